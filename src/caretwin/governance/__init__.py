@@ -1,0 +1,1 @@
+"""Cross-cutting governance: privacy now; audit trail, access and model registry later."""

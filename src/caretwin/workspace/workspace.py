@@ -1,0 +1,228 @@
+"""A workspace: one folder holding the twin's state in an embedded DuckDB database.
+
+    PATH/caretwin.duckdb   canonical tables, load history
+    PATH/caretwin.toml     name, schema version, settings overrides
+    PATH/secret.key        per-workspace pseudonymisation key (mode 0600)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from caretwin._version import __version__
+from caretwin.errors import CaretwinError
+from caretwin.governance import privacy
+from caretwin.model.schema import SCHEMA_VERSION, TABLES
+from caretwin.settings import resolve
+
+DB_FILE = "caretwin.duckdb"
+CONFIG_FILE = "caretwin.toml"
+KEY_FILE = "secret.key"
+
+_LOADS_DDL = """
+CREATE TABLE _loads (
+    load_id INTEGER PRIMARY KEY,
+    started_at TIMESTAMP NOT NULL,   -- UTC
+    finished_at TIMESTAMP NOT NULL,  -- UTC
+    source VARCHAR NOT NULL,
+    format VARCHAR NOT NULL,
+    files VARCHAR NOT NULL,      -- JSON: [{file, table, sha256, rows}]
+    inserted VARCHAR NOT NULL,   -- JSON: table -> rows new to the workspace
+    replaced VARCHAR NOT NULL,   -- JSON: table -> rows that replaced a row with the same key
+    schema_version VARCHAR NOT NULL,
+    caretwin_version VARCHAR NOT NULL
+)"""
+
+
+def _create_tables_sql() -> list[str]:
+    stmts = []
+    for t in TABLES:
+        cols = ", ".join(f"{c.name} {c.sql_type}{' NOT NULL' if c.required else ''}" for c in t.columns)
+        stmts.append(f"CREATE TABLE {t.name} ({cols})")
+    return stmts
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+
+
+def _write_toml(path: Path, data: dict[str, dict[str, Any]]) -> None:
+    lines = []
+    for section, values in data.items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+        lines.append("")
+    path.write_text("\n".join(lines))
+
+
+@dataclass
+class WorkspaceStatus:
+    path: str
+    name: str
+    schema_version: str
+    caretwin_version: str
+    tables: dict[str, int]
+    date_ranges: dict[str, dict[str, str | None]]
+    loads: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Workspace:
+    """An open workspace. Use `Workspace.create(path)` or `Workspace.open(path)`."""
+
+    def __init__(self, path: Path, config: dict[str, Any]):
+        self.path = path
+        self.config = config
+        self.settings = resolve(config.get("settings", {}))
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    # -- life cycle -----------------------------------------------------------------
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], name: str | None = None) -> Workspace:
+        """Create a new workspace at `path` (which must not exist, or be an empty folder)."""
+        target = Path(path).absolute()
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise CaretwinError(f"{target}: already exists and is not an empty folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Build in a sibling temporary folder, then rename: a failed init leaves nothing behind.
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            config = {
+                "workspace": {
+                    "name": name or target.name,
+                    "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "schema_version": SCHEMA_VERSION,
+                    "caretwin_version": __version__,
+                },
+                "settings": {},
+            }
+            _write_toml(tmp / CONFIG_FILE, config)
+            privacy.create_key(tmp / KEY_FILE)
+            con = duckdb.connect(str(tmp / DB_FILE))
+            try:
+                for stmt in [*_create_tables_sql(), _LOADS_DDL]:
+                    con.execute(stmt)
+            finally:
+                con.close()
+            os.chmod(tmp, 0o700)
+            os.replace(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return cls.open(target)
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Workspace:
+        """Open an existing workspace, checking that its schema version is one this code reads."""
+        root = Path(path).absolute()
+        cfg_path = root / CONFIG_FILE
+        if not cfg_path.is_file() or not (root / DB_FILE).is_file():
+            raise CaretwinError(f"{root}: not a caretwin workspace (create one with `caretwin init {path}`)")
+        try:
+            config = tomllib.loads(cfg_path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise CaretwinError(f"{cfg_path}: not valid TOML: {exc}") from None
+        found = str(config.get("workspace", {}).get("schema_version", "?"))
+        if found.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+            raise CaretwinError(
+                f"{root}: schema version {found} cannot be read by this caretwin (schema {SCHEMA_VERSION})"
+            )
+        return cls(root, config)
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- access ---------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return str(self.config["workspace"]["name"])
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The workspace's DuckDB connection, opened on first use with the workspace's settings."""
+        if self._con is None:
+            cfg: dict[str, Any] = {}
+            if self.settings["threads"]:
+                cfg["threads"] = self.settings["threads"]
+            if self.settings["memory_limit"]:
+                cfg["memory_limit"] = self.settings["memory_limit"]
+            self._con = duckdb.connect(str(self.path / DB_FILE), config=cfg)
+        return self._con
+
+    def key(self) -> bytes:
+        """The pseudonymisation key. Never log it or copy it out of the workspace."""
+        return privacy.read_key(self.path / KEY_FILE)
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """All or nothing: commit when the block ends, roll back if it raises."""
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    # -- reporting ------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        """Rows in each canonical table."""
+        sql = " UNION ALL ".join(f"SELECT '{t.name}', count(*) FROM {t.name}" for t in TABLES)
+        return {name: int(n) for name, n in self.con.execute(sql).fetchall()}
+
+    def loads(self) -> list[dict[str, Any]]:
+        rows = self.con.execute("SELECT * FROM _loads ORDER BY load_id").fetchall()
+        cols = [d[0] for d in self.con.description]
+        out = []
+        for row in rows:
+            rec = dict(zip(cols, row))
+            for k in ("files", "inserted", "replaced"):
+                rec[k] = json.loads(rec[k])
+            for k in ("started_at", "finished_at"):
+                rec[k] = rec[k].isoformat(timespec="seconds") + "Z"
+            out.append(rec)
+        return out
+
+    def status(self) -> WorkspaceStatus:
+        ranges: dict[str, dict[str, str | None]] = {}
+        for t in TABLES:
+            if t.date_column:
+                lo, hi = self.con.execute(f"SELECT min({t.date_column}), max({t.date_column}) FROM {t.name}").fetchone()
+                ranges[t.name] = {"column": t.date_column, "first": lo and lo.isoformat(), "last": hi and hi.isoformat()}
+        ws = self.config["workspace"]
+        return WorkspaceStatus(
+            path=str(self.path),
+            name=self.name,
+            schema_version=str(ws["schema_version"]),
+            caretwin_version=__version__,
+            tables=self.counts(),
+            date_ranges=ranges,
+            loads=self.loads(),
+        )
