@@ -1,0 +1,201 @@
+"""The `caretwin` command: a thin layer over the Python API."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from caretwin._version import __version__
+from caretwin.errors import CaretwinError, ValidationError
+
+app = typer.Typer(
+    name="caretwin",
+    help="Digital twins of health and human services systems.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _print_status(status: dict) -> None:
+    typer.echo(f"workspace  {status['name']}  ({status['path']})")
+    typer.echo(f"schema     {status['schema_version']}   caretwin {status['caretwin_version']}")
+    typer.echo("")
+    typer.echo(f"{'table':<16}{'rows':>12}   date range")
+    for name, n in status["tables"].items():
+        rng = status["date_ranges"].get(name)
+        span = f"{rng['first']} .. {rng['last']}  ({rng['column']})" if rng and rng["first"] else ""
+        typer.echo(f"{name:<16}{n:>12,}   {span}")
+    typer.echo("")
+    loads = status["loads"]
+    typer.echo(f"loads: {len(loads)}")
+    for ld in loads:
+        new = sum(ld["inserted"].values())
+        rep = sum(ld["replaced"].values())
+        typer.echo(f"  #{ld['load_id']}  {ld['finished_at']}  {ld['format']}  {ld['source']}  (+{new:,} new, {rep:,} replaced)")
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder to create the workspace in (must not exist or be empty).")],
+    name: Annotated[Optional[str], typer.Option(help="Display name; defaults to the folder name.")] = None,
+) -> None:
+    """Create a workspace: a DuckDB database, a config file and a pseudonymisation key (mode 0600)."""
+    from caretwin.workspace import Workspace
+
+    try:
+        ws = Workspace.create(path, name=name)
+    except CaretwinError as exc:
+        _fail(str(exc))
+    typer.echo(f"created workspace {ws.name} at {ws.path}")
+    ws.close()
+
+
+@app.command()
+def status(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object (with a `tables` map of row counts).")] = False,
+) -> None:
+    """Show table counts, date ranges, schema version and the history of loads."""
+    from caretwin.workspace import Workspace
+
+    try:
+        with Workspace.open(workspace) as ws:
+            st = ws.status().to_dict()
+    except CaretwinError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(st, indent=2))
+    else:
+        _print_status(st)
+
+
+@app.command()
+def ingest(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    source: Annotated[Path, typer.Argument(help="Extract folder (one <table>.csv or .parquet per table) or one such file.")],
+    format: Annotated[str, typer.Option("--format", help="Source format: auto or canonical.")] = "auto",
+    error_limit: Annotated[Optional[int], typer.Option(help="Most problems listed per file (setting error_limit).")] = None,
+) -> None:
+    """Load an extract; refuse it whole, with located errors, when any row is invalid."""
+    from caretwin.ingest import ingest as run_ingest
+    from caretwin.workspace import Workspace
+
+    try:
+        with Workspace.open(workspace) as ws:
+            report = run_ingest(ws, source, format=format, error_limit=error_limit)
+    except ValidationError as exc:
+        typer.echo(f"error: {source} was not loaded; the workspace is unchanged. {exc}", err=True)
+        raise typer.Exit(1)
+    except CaretwinError as exc:
+        _fail(str(exc))
+    for w in report.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    for f in report.files:
+        typer.echo(f"  {f['table']:<16}{f['rows']:>12,} rows  {Path(str(f['file'])).name}")
+    rate = report.rows / report.seconds if report.seconds else 0
+    typer.echo(f"load #{report.load_id}: {report.rows:,} rows in {report.seconds:.1f} s ({rate:,.0f} rows/s); "
+               f"{sum(report.inserted.values()):,} new, {sum(report.replaced.values()):,} replaced")
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Argument(help="Folder to write the extract to (must not exist or be empty).")],
+    members: Annotated[int, typer.Option(help="Members in the county.", min=100)] = 20_000,
+    regions: Annotated[int, typer.Option(help="Regions (urban, suburban, rural, frontier).", min=1, max=99)] = 8,
+    months: Annotated[int, typer.Option(help="Months of history.", min=1, max=120)] = 12,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same extract.")] = 0,
+    format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+    defects: Annotated[float, typer.Option(help="Share of rows given a known defect (listed in manifest.json).", min=0.0, max=0.49)] = 0.0,
+) -> None:
+    """Write a synthetic county as a canonical extract, with a manifest of its generating parameters."""
+    from caretwin.synth import CountyParams, write_extract
+
+    t0 = time.perf_counter()
+    try:
+        result = write_extract(CountyParams(members=members, regions=regions, months=months, seed=seed), out,
+                               fmt=format, defects=defects)
+    except (ValueError, FileExistsError) as exc:
+        _fail(str(exc))
+    total = sum(result.rows.values())
+    for name, n in result.rows.items():
+        typer.echo(f"  {name:<16}{n:>12,}")
+    typer.echo(f"wrote {total:,} rows to {result.path} in {time.perf_counter() - t0:.1f} s"
+               + (f"; {result.manifest['defects']['count']:,} defects listed in manifest.json" if defects else ""))
+
+
+@app.command()
+def demo(
+    path: Annotated[Path, typer.Argument(help="Workspace folder for the demo.")] = Path("demo-workspace"),
+    members: Annotated[int, typer.Option(help="Members in the demo county.", min=100)] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+) -> None:
+    """Build a demo workspace from a synthetic county and show what it holds (replaces an earlier demo)."""
+    from caretwin.demo import build_demo
+
+    t0 = time.perf_counter()
+    typer.echo(f"generating a synthetic county of {members:,} members over 12 months (seed {seed}) ...")
+    try:
+        ws, report = build_demo(path, members=members, seed=seed, replace=True)
+    except (CaretwinError, FileExistsError) as exc:
+        _fail(str(exc))
+    with ws:
+        _print_status(ws.status().to_dict())
+    typer.echo(f"\ndemo ready in {time.perf_counter() - t0:.1f} s: try `caretwin status {path}`")
+
+
+@app.command()
+def schema(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown of docs/data-model.md.")] = False,
+) -> None:
+    """Show the canonical data model: tables, columns, types, units and constraints."""
+    from caretwin.model import SCHEMA_VERSION, TABLES
+    from caretwin.model.docs import render_markdown
+
+    if markdown:
+        typer.echo(render_markdown(), nl=False)
+        return
+    typer.echo(f"canonical data model, schema version {SCHEMA_VERSION}")
+    for t in TABLES:
+        typer.echo(f"\n{t.name}  (key: {', '.join(t.primary_key)})  {t.description}")
+        for c in t.columns:
+            typer.echo(f"  {c.name:<26}{c.dtype:<9}{'required' if c.required else '':<10}{c.unit or ''}")
+
+
+@app.command()
+def settings(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown of docs/settings.md.")] = False,
+) -> None:
+    """List the settings, their environment variables and defaults."""
+    from caretwin.settings import SETTINGS, render_markdown
+
+    if markdown:
+        typer.echo(render_markdown(), nl=False)
+        return
+    for s in SETTINGS:
+        typer.echo(f"{s.name:<14}{s.env_var:<26}default {s.default!r:<10} {s.help}")
+
+
+@app.callback(invoke_without_command=True)
+def _root(version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+def main() -> None:
+    app(prog_name="caretwin")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
