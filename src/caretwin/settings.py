@@ -43,7 +43,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("error_limit", 100, "Most located errors reported per file when a load is refused.", int),
     Setting("threads", 0, "DuckDB worker threads; 0 uses every core.", int),
     Setting("memory_limit", "", "DuckDB memory limit such as '8GB'; empty keeps DuckDB's default (80% of RAM)."),
-    Setting("log_level", "WARNING", "Logging level for the caretwin logger (DEBUG, INFO, WARNING, ERROR)."),
 )
 
 SETTINGS_BY_NAME: dict[str, Setting] = {s.name: s for s in SETTINGS}

@@ -1,0 +1,29 @@
+# caretwin: two commands, `make demo` and `make test`; each sets up .venv when needed.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench docs clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/caretwin demo demo-workspace
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+docs: $(STAMP)
+	$(BIN)/caretwin schema --markdown > docs/data-model.md
+	$(BIN)/caretwin settings --markdown > docs/settings.md
+
+clean:
+	rm -rf $(VENV) demo-workspace .pytest_cache .hypothesis
