@@ -161,7 +161,7 @@ class _History:
             "caregiver": caregiver, "enroll_start": start, "enroll_end": np.full(n, NEVER, np.int32),
             "death": np.full(n, NEVER, np.int32), "unmet": np.zeros(n, np.float32),
             "in_facility": np.zeros(n, bool), "readmit_until": np.full(n, -1, np.int32),
-            "readmit_rel": np.ones(n, np.float32), "episode": np.full(n, -1, np.int32),
+            "readmit_hazard": np.zeros(n, np.float32), "episode": np.full(n, -1, np.int32),
             "supported_housing": np.zeros(n, bool), "age_band": _age_band(birth_year, self.year),
         }
 
@@ -570,8 +570,7 @@ class _History:
         # readmission window: extra admission hazard after a discharge
         recent = np.flatnonzero(m["readmit_until"] >= day)
         recent = recent[~m["in_facility"][recent] & (m["death"][recent] > day)]
-        base = _per_day(self._admission_rate_of(recent) * (m["readmit_rel"][recent] - 1))
-        readmit = recent[rng.random(len(recent)) < base]
+        readmit = recent[rng.random(len(recent)) < m["readmit_hazard"][recent]]
         ed, adm, crisis, death, disenroll, referral = (cand[event == k] for k in range(6))
         adm = np.union1d(adm, np.setdiff1d(readmit, cand))
         self.emergency(day, ed, rng)
@@ -582,9 +581,6 @@ class _History:
         referral = referral[m["episode"][referral] < 0]
         if len(referral):
             self._new_episodes(referral, LINE["hcbs"], day, rng)
-
-    def _admission_rate_of(self, idx: np.ndarray) -> np.ndarray:
-        return self.p.rate_admission * np.array(self.p.rel_admission_by_tier)[self.c.members["tier"][idx] - 1]
 
     def _hospital(self, members: np.ndarray) -> np.ndarray:
         pr = self.c.providers
@@ -702,8 +698,8 @@ class _History:
         self._leave(day, who[need == DISP["died"]], died=True)
         inpatient = (cls == ENC["inpatient"]) & (need != DISP["died"])
         m["readmit_until"][who[inpatient]] = day + p.readmission_window_days
-        m["readmit_rel"][who[inpatient]] = np.where(
-            need[inpatient] == DISP["home_without_support"], p.rel_readmission_without_support, p.rel_readmission)
+        p30 = np.where(need[inpatient] == DISP["home_without_support"], p.p_readmission_30d_without_support, p.p_readmission_30d)
+        m["readmit_hazard"][who[inpatient]] = -np.log1p(-p30) / p.readmission_window_days
         for line, code in ((LINE["home_health"], DISP["home_health"]), (LINE["hcbs"], DISP["hcbs"])):
             refer = np.unique(who[inpatient & (need == code)])
             refer = refer[m["episode"][refer] < 0]

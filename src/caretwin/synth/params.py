@@ -76,8 +76,8 @@ class CountyParams:
     rel_ed_per_unmet_need: float = 1.5  # ED hazard x (1 + this x unmet-need index)
     rel_admission_per_unmet_need: float = 1.0
     p_ed_admitted: float = 0.15
-    rel_readmission: float = 3.0
-    rel_readmission_without_support: float = 7.0
+    p_readmission_30d: float = 0.14
+    p_readmission_30d_without_support: float = 0.28
     readmission_window_days: int = 30
 
     # hospital, discharge, SNF, crisis beds

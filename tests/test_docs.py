@@ -1,0 +1,35 @@
+"""Every CLI command, option and setting is documented, and the README shows the two commands."""
+
+from pathlib import Path
+
+import typer.main
+
+from caretwin.cli import app
+from caretwin.settings import SETTINGS, render_markdown
+
+ROOT = Path(__file__).parents[1]
+
+
+def test_every_cli_command_and_option_is_in_docs_cli():
+    text = (ROOT / "docs" / "cli.md").read_text()
+    group = typer.main.get_command(app)
+    for name, cmd in group.commands.items():
+        assert f"## caretwin {name}" in text, f"docs/cli.md lacks a section for `caretwin {name}`"
+        section = text.split(f"## caretwin {name}", 1)[1].split("\n## ", 1)[0]
+        for param in cmd.params:
+            for opt in param.opts:
+                if opt.startswith("--"):
+                    assert opt in section, f"docs/cli.md: `caretwin {name}` does not document {opt}"
+                else:
+                    assert param.name.upper() in section, f"docs/cli.md: `caretwin {name}` does not document {param.name}"
+
+
+def test_settings_docs_are_generated_from_the_code():
+    text = (ROOT / "docs" / "settings.md").read_text()
+    assert text == render_markdown(), "docs/settings.md is stale: run `make docs`"
+    assert all(f"`{s.name}`" in text for s in SETTINGS)
+
+
+def test_readme_shows_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    assert "make demo" in readme and "make test" in readme
