@@ -167,7 +167,7 @@ class Workspace:
     def con(self) -> duckdb.DuckDBPyConnection:
         """The workspace's DuckDB connection, opened on first use with the workspace's settings."""
         if self._con is None:
-            cfg: dict[str, Any] = {}
+            cfg: dict[str, Any] = {"enable_progress_bar": False}
             if self.settings["threads"]:
                 cfg["threads"] = self.settings["threads"]
             if self.settings["memory_limit"]:
