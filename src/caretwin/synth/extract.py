@@ -257,7 +257,8 @@ def write_extract(params: CountyParams, out: str | os.PathLike[str], *, fmt: str
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        con = duckdb.connect(config={"enable_progress_bar": False})
+        con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
         _Builder(county, con).build()
         injected = inject_defects(con, defects, params.seed) if defects > 0 else []
         rows = _write(con, tmp, fmt)

@@ -167,12 +167,13 @@ class Workspace:
     def con(self) -> duckdb.DuckDBPyConnection:
         """The workspace's DuckDB connection, opened on first use with the workspace's settings."""
         if self._con is None:
-            cfg: dict[str, Any] = {"enable_progress_bar": False}
+            cfg: dict[str, Any] = {}
             if self.settings["threads"]:
                 cfg["threads"] = self.settings["threads"]
             if self.settings["memory_limit"]:
                 cfg["memory_limit"] = self.settings["memory_limit"]
             self._con = duckdb.connect(str(self.path / DB_FILE), config=cfg)
+            self._con.execute("SET enable_progress_bar = false")
         return self._con
 
     def key(self) -> bytes:
