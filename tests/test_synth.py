@@ -71,7 +71,6 @@ def test_overtime_raises_separations():
         h = _History(CountyParams(members=20_000, regions=6, seed=9))
         pr = h.c.providers
         staffed = pr["is_staffed"]
-        lost = 0
         for week in range(52):
             pr["committed"][staffed] = load * pr["headcount"][staffed] * h.p.hours_per_fte_week
             h.workforce(7 * week)

@@ -7,7 +7,7 @@ so a column's meaning, type, unit and constraints live in exactly one place.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 SCHEMA_VERSION = "1.0.0"

@@ -78,8 +78,8 @@ def inject_defects(con: duckdb.DuckDBPyConnection, rate: float, seed: int) -> li
 
 def _inject_one(con: duckdb.DuckDBPyConnection, t: Table, name: str, kind: str, o: float,
                 rng: np.random.Generator) -> dict[str, Any]:
-    row = dict(zip([d[0] for d in con.execute(f"SELECT * FROM {name} WHERE _ord = ?", [o]).description],
-                   con.execute(f"SELECT * FROM {name} WHERE _ord = ?", [o]).fetchone()))
+    cur = con.execute(f"SELECT * FROM {name} WHERE _ord = ?", [o])
+    row = dict(zip([d[0] for d in cur.description], cur.fetchone()))
     cols = _candidates(t)[kind]
     column = cols[int(rng.integers(len(cols)))]
     original = row.get(column)

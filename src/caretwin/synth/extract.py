@@ -24,9 +24,8 @@ from caretwin.model.schema import (
     SERVICE_LINES,
     SEVERITY,
     TABLES,
-    table,
 )
-from caretwin.synth.county import DX_CODES, LANGUAGES, LINE, NEVER, STARTED, County, simulate_county
+from caretwin.synth.county import DX_CODES, LANGUAGES, LINE, NEVER, County, simulate_county
 from caretwin.synth.defects import inject_defects
 from caretwin.synth.params import CountyParams
 

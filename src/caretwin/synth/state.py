@@ -48,12 +48,11 @@ class Log:
         self._chunks: dict[str, list[np.ndarray]] = {k: [] for k in dtypes}
 
     def add(self, **values: np.ndarray) -> None:
-        k = len(next(iter(values.values())))
+        k = max(len(v) for v in values.values() if np.ndim(v))
         if k == 0:
             return
         for name, dt in self._dtypes.items():
-            v = values[name]
-            self._chunks[name].append(np.broadcast_to(np.asarray(v, dtype=dt), (k,)).copy() if np.ndim(v) == 0 else np.asarray(v, dtype=dt))
+            self._chunks[name].append(np.broadcast_to(np.asarray(values[name], dtype=dt), (k,)).copy())
 
     def columns(self) -> dict[str, np.ndarray]:
         return {
