@@ -11,11 +11,12 @@ from caretwin.workspace import Workspace
 FORMATS = ("auto", "canonical")
 
 
-def ingest(ws: Workspace, source: str | Path, *, format: str = "auto", error_limit: int | None = None) -> LoadReport:
+def ingest(ws: Workspace, source: str | Path, *, format: str = "auto", error_limit: int | None = None,
+           on_error: str = "quarantine") -> LoadReport:
     """Load `source` into the workspace, choosing the adapter from `format` ("auto" detects it)."""
     if format not in FORMATS:
         raise CaretwinError(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
-    return ingest_canonical(ws, source, error_limit=error_limit)
+    return ingest_canonical(ws, source, error_limit=error_limit, on_error=on_error)
 
 
 __all__ = ["FORMATS", "LoadReport", "ingest", "ingest_canonical"]

@@ -1,8 +1,12 @@
 """Load a canonical extract (CSV or Parquet, one file per table) into a workspace.
 
-Every file is staged, checked against the canonical model in a few vectorised
-SQL scans, pseudonymised and upserted by primary key inside one transaction:
-either the whole extract loads, or the workspace is left exactly as it was.
+The pipeline, per table: stage the file as received; cleanse it under documented rules
+(`CLEANSING`); check every row against the rules generated from the canonical model;
+drop exact duplicates; put rows that break a rule, or refer to a row that is not there,
+in quarantine with their reasons; pseudonymise; upsert by primary key. All writes
+(rows, quarantine, repairs, lineage, load record) happen in one transaction: a load that
+fails leaves the workspace exactly as it was. With `on_error="reject"` any row that would
+be quarantined refuses the whole load instead, with every problem located.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import csv
 import gzip
 import hashlib
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -22,6 +25,7 @@ import duckdb
 from caretwin._version import __version__
 from caretwin.errors import CaretwinError, Problem, ValidationError
 from caretwin.governance import privacy
+from caretwin.model.rules import RULES_VERSION, Rule, column_rules
 from caretwin.model.schema import SCHEMA_VERSION, Column, Table, load_order, table
 from caretwin.workspace import Workspace
 
@@ -29,6 +33,18 @@ CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet",)
 IGNORED_FILES = {"manifest.json"}
 WITHHELD = "value withheld: person identifier"
+ON_ERROR = ("quarantine", "reject")
+_ICD10_LOOSE = "[A-Z][0-9][0-9A-Z][0-9A-Z]{1,4}"
+
+# Documented cleansing rules; a change to what a rule does bumps its version.
+CLEANSING = {
+    "blank_is_missing": ("1", "Leading and trailing spaces are removed; an empty field is a missing value."),
+    "value_set_spelling": ("1", "A coded value that matches an allowed value apart from case, spaces or hyphens "
+                                "becomes that value ('Home Health' -> home_health)."),
+    "icd10_dot": ("1", "An ICD-10 code without its dot, or in lower case, is rewritten (e119 -> E11.9)."),
+    "exact_duplicate": ("1", "A row identical to an earlier row of the same load is dropped; rows that share a key "
+                             "but differ are ambiguous and go to quarantine."),
+}
 
 
 @dataclass
@@ -53,6 +69,9 @@ class LoadReport:
     replaced: dict[str, int]
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    quarantined: dict[str, int] = field(default_factory=dict)
+    repaired: dict[str, int] = field(default_factory=dict)
+    details: dict[str, object] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -119,20 +138,31 @@ def _csv_header(path: Path) -> list[str]:
         return [h.strip() for h in next(csv.reader(fh), [])]
 
 
-class _Loader:
-    """Stages, validates and writes one extract on one connection."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, error_limit: int):
+class _Loader:
+    """Stages, cleanses, checks and writes one extract on one connection."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, error_limit: int, on_error: str, pseudonymised: bool):
         self.con = con
         self.limit = error_limit
+        self.reject = on_error == "reject"
+        self.pseudonymised = pseudonymised
         self.problems: list[Problem] = []
         self.truncated = False
+        self.rules: dict[str, Rule] = {}
+        con.execute("CREATE OR REPLACE TEMP TABLE _bad (tbl VARCHAR, _row BIGINT, rule VARCHAR, message VARCHAR)")
+        con.execute("CREATE OR REPLACE TEMP TABLE _fix (tbl VARCHAR, _row BIGINT, column_name VARCHAR, rule VARCHAR, "
+                    "before VARCHAR, after VARCHAR)")
+        con.execute("CREATE OR REPLACE TEMP TABLE _malformed (tbl VARCHAR, line BIGINT, message VARCHAR, raw VARCHAR)")
 
     def add(self, problem: Problem) -> None:
         if len(self.problems) < self.limit:
             self.problems.append(problem)
         else:
             self.truncated = True
+
+    def pseudo(self, expr: str) -> str:
+        return expr if self.pseudonymised else f"pseudonymise({expr})"
 
     # -- staging ------------------------------------------------------------------
     def stage(self, f: SourceFile) -> list[str]:
@@ -158,13 +188,63 @@ class _Loader:
         except duckdb.Error as exc:
             self.add(Problem(str(f.path), None, None, f"cannot read CSV: {str(exc).splitlines()[0]}"))
             return []
-        for line, col, err in self.con.execute(
-            "SELECT line, column_name, error_message FROM _rejects ORDER BY line"
+        for line, col, err, raw in self.con.execute(
+            "SELECT line, column_name, error_message, csv_line FROM _rejects ORDER BY line"
         ).fetchall():
-            self.add(Problem(str(f.path), int(line) - 1, col, f"malformed CSV row: {err}"))
+            if self.reject:
+                self.add(Problem(str(f.path), int(line) - 1, col, f"malformed CSV row: {err}"))
+            self.con.execute("INSERT INTO _malformed VALUES (?, ?, ?, ?)",
+                             [f.table.name, int(line) - 1, f"malformed CSV row: {err}", raw])
         self.con.execute("DROP TABLE _rejects")
         self.con.execute("DROP TABLE _rejects_scan")
         return header
+
+    # -- cleansing ----------------------------------------------------------------
+    @staticmethod
+    def _spelling(x: str, allowed: tuple[str, ...]) -> str:
+        canon = f"lower(replace(replace({x}, '-', '_'), ' ', '_'))"
+        return f"CASE WHEN {canon} IN ({', '.join(map(_quote, allowed))}) THEN {canon} ELSE {x} END"
+
+    def cleanse(self, f: SourceFile, present: list[str]) -> None:
+        """Build `_clean_<table>`: `_row` plus each canonical column after the cleansing rules."""
+        t = f.table
+        types = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE {f.staging}").fetchall()}
+        exprs, fixes = [], []
+        for c in t.columns:
+            if c.name not in present:
+                continue
+            q = f'"{c.name}"'
+            if types[c.name] != "VARCHAR":
+                exprs.append(f"{q} AS {c.name}")
+                continue
+            base = f"NULLIF(trim({q}), '')"
+            rule, cleaned = None, base
+            if c.allowed and c.list_separator:
+                sep = _quote(c.list_separator)
+                item = self._spelling("trim(x)", c.allowed)
+                rule, cleaned = "value_set_spelling", f"array_to_string(list_transform(string_split({base}, {sep}), lambda x: {item}), {sep})"
+            elif c.allowed:
+                rule, cleaned = "value_set_spelling", self._spelling(base, c.allowed)
+            elif c.pattern and c.pattern.startswith("^[A-Z][0-9][0-9A-Z]"):
+                up = f"upper({base})"
+                rule = "icd10_dot"
+                cleaned = (f"CASE WHEN regexp_full_match({up}, '{_ICD10_LOOSE}') THEN substr({up}, 1, 3) || '.' || substr({up}, 4) "
+                           f"ELSE {up} END")
+            exprs.append(f"{cleaned} AS {c.name}")
+            if rule:
+                before = "NULL" if c.pseudonymised else base
+                fixes.append(f"SELECT '{t.name}', _row, '{c.name}', '{rule}', {before}, {c.name} FROM _c "
+                             f"WHERE {c.name} IS DISTINCT FROM _b_{c.name}")
+                exprs.append(f"{base} AS _b_{c.name}")
+        source_row = "_source_row" if "_source_row" in types else "rowid + 1"
+        source_file = "_source_file" if "_source_file" in types else _quote(str(f.path))
+        self.con.execute(f"CREATE TEMP TABLE _c AS SELECT rowid AS _row, {source_row} AS _src, {source_file} AS _file, "
+                         f"{', '.join(exprs)} FROM {f.staging}")
+        for sql in fixes:
+            self.con.execute(f"INSERT INTO _fix {sql}")
+        keep = ", ".join(c for c in ["_row", "_src", "_file", *(c.name for c in t.columns if c.name in present)])
+        self.con.execute(f"CREATE TEMP TABLE _clean_{t.name} AS SELECT {keep} FROM _c")
+        self.con.execute("DROP TABLE _c")
 
     # -- checks -------------------------------------------------------------------
     def typed_expr(self, col: Column, source_type: str | None) -> str:
@@ -173,121 +253,131 @@ class _Loader:
             return f"CAST(NULL AS {col.sql_type})"
         q = f'"{col.name}"'
         if source_type == "VARCHAR":
-            v = f"NULLIF(trim({q}), '')"
             if col.dtype == "integer":
-                return f"CASE WHEN regexp_full_match({v}, '[+-]?[0-9]+') THEN TRY_CAST({v} AS BIGINT) END"
+                return f"CASE WHEN regexp_full_match({q}, '[+-]?[0-9]+') THEN TRY_CAST({q} AS BIGINT) END"
             if col.dtype == "date":  # ISO 8601 only: 2024-03-01, never 3/1/2024
-                return f"CASE WHEN regexp_full_match({v}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') THEN TRY_CAST({v} AS DATE) END"
+                return f"CASE WHEN regexp_full_match({q}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') THEN TRY_CAST({q} AS DATE) END"
             if col.dtype == "string":
-                return v
-            return f"TRY_CAST({v} AS {col.sql_type})"
+                return q
+            return f"TRY_CAST({q} AS {col.sql_type})"
         if col.dtype == "integer" and (source_type in ("DOUBLE", "FLOAT") or source_type.startswith("DECIMAL")):
             return f"CASE WHEN {q} = trunc({q}) THEN TRY_CAST({q} AS BIGINT) END"
         return f"TRY_CAST({q} AS {col.sql_type})"
 
-    def checks(self, t: Table, types: dict[str, str]) -> list[tuple[str | None, str, str, str]]:
-        """(column, reason, violation predicate, value shown) for every check of table `t`."""
-        out: list[tuple[str | None, str, str, str]] = []
-        typed = {c.name: self.typed_expr(c, types.get(c.name)) for c in t.columns}
-        for c in t.columns:
-            if c.name not in types:
-                continue
-            q, v = f'"{c.name}"', typed[c.name]
-            raw_missing = f"NULLIF(trim({q}), '') IS NULL" if types[c.name] == "VARCHAR" else f"{q} IS NULL"
-            shown = "NULL" if c.pseudonymised else f"CAST({q} AS VARCHAR)"
-            if c.required:
-                out.append((c.name, "required value is missing", raw_missing, shown))
-            out.append((c.name, f"not a valid {c.dtype}" + (" (YYYY-MM-DD)" if c.dtype == "date" else ""),
-                        f"NOT ({raw_missing}) AND {v} IS NULL", shown))
-            if c.allowed and c.list_separator:
-                items = "[" + ", ".join(map(_quote, c.allowed)) + "]"
-                out.append((c.name, f"contains a value not in: {', '.join(c.allowed)}",
-                            f"NOT list_has_all({items}, string_split({v}, {_quote(c.list_separator)}))", shown))
-            elif c.allowed:
-                out.append((c.name, f"not one of: {', '.join(c.allowed)}",
-                            f"{v} NOT IN ({', '.join(map(_quote, c.allowed))})", shown))
-            lo, hi = c.bounds
-            for bound, op, word in ((lo, "<", "below the minimum"), (hi, ">", "above the maximum")):
-                if bound is not None:
-                    lit = f"DATE '{bound}'" if c.dtype == "date" else repr(bound)
-                    out.append((c.name, f"{word} {bound}", f"{v} {op} {lit}", shown))
-            if c.pattern:
-                out.append((c.name, f"does not match the pattern {c.pattern}",
-                            f"NOT regexp_full_match({v}, {_quote(c.pattern)})", shown))
-        for chk in t.checks:
-            if all(col in types for col in chk.columns):
-                # columns named in the predicate stand for their typed values
-                names = re.compile(r"\b(" + "|".join(chk.columns) + r")\b")
-                pred = names.sub(lambda m: f"({typed[m.group(1)]})", chk.violated_when)
-                shown = " || ', ' || ".join(f"'{n}=' || coalesce(CAST({typed[n]} AS VARCHAR), '')" for n in chk.columns)
-                out.append((None, chk.message, pred, shown))
-        return out
-
-    def validate(self, f: SourceFile, present: list[str]) -> None:
-        t, name = f.table, str(f.path)
+    def _types(self, t: Table) -> dict[str, str]:
         known = set(t.column_names)
-        for col in t.columns:
-            if col.required and col.name not in present:
-                self.add(Problem(name, None, col.name, "required column is missing from the header"))
-        if any(c.required and c.name not in present for c in t.columns):
-            return
-        types = {
-            r[0]: r[1]
-            for r in self.con.execute(f"DESCRIBE {f.staging}").fetchall()
-            if r[0] in known
-        }
-        checks = self.checks(t, types)
-        if checks:
-            counts = self.con.execute(
-                "SELECT " + ", ".join(f"count(*) FILTER (WHERE {pred})" for _, _, pred, _ in checks) + f" FROM {f.staging}"
-            ).fetchone()
-            for (column, reason, pred, shown), n in zip(checks, counts):
-                if n == 0:
-                    continue
-                rows = self.con.execute(
-                    f"SELECT rowid, {shown} FROM {f.staging} WHERE {pred} ORDER BY rowid LIMIT {self.limit}"
-                ).fetchall()
-                for rowid, value in rows:
-                    if value is None:
-                        detail = reason
-                    else:
-                        detail = f"{reason} (got {value!r})" if column else f"{reason} ({value})"
-                    self.add(Problem(name, int(rowid) + 1, column, detail))
-                if n > len(rows):
+        return {r[0]: r[1] for r in self.con.execute(f"DESCRIBE _clean_{t.name}").fetchall() if r[0] in known}
+
+    def validate(self, f: SourceFile, present: list[str]) -> bool:
+        """Record every rule each row breaks in `_bad`; False when the file cannot be loaded at all."""
+        t, name = f.table, str(f.path)
+        missing_cols = [c.name for c in t.columns if c.required and c.name not in present]
+        for col in missing_cols:
+            self.add(Problem(name, None, col, "required column is missing from the header"))
+        if missing_cols:
+            return False
+        types = self._types(t)
+        typed = {c: self.typed_expr(t.column(c), ty) for c, ty in types.items()}
+        missing = {c: f"{q} IS NULL" for c in types for q in [f'"{c}"']}
+        rules = column_rules(t, typed, missing)
+        self.rules.update({r.name: r for r in rules})
+        counts = self.con.execute(
+            "SELECT " + ", ".join(f"count(*) FILTER (WHERE {r.predicate})" for r in rules) + f" FROM _clean_{t.name}"
+        ).fetchone()
+        for r, n in zip(rules, counts):
+            if n == 0:
+                continue
+            self.con.execute(f"INSERT INTO _bad SELECT '{t.name}', _row, ?, ? FROM _clean_{t.name} WHERE {r.predicate}",
+                             [r.name, r.message])
+            if self.reject:
+                for file, src, value in self.con.execute(
+                    f"SELECT _file, _src, {r.shown} FROM _clean_{t.name} WHERE {r.predicate} ORDER BY _row LIMIT {self.limit}"
+                ).fetchall():
+                    detail = r.message if value is None else (
+                        f"{r.message} (got {value!r})" if r.column else f"{r.message} ({value})")
+                    self.add(Problem(file, int(src), r.column, detail))
+                if n > self.limit:
                     self.truncated = True
-        key = ", ".join(self.typed_expr(t.column(k), types[k]) for k in t.primary_key)
-        for rows in self.con.execute(
-            f"SELECT list(rowid ORDER BY rowid) AS r FROM {f.staging} GROUP BY {key} HAVING count(*) > 1 "
-            f"ORDER BY r[1] LIMIT {self.limit}"
-        ).fetchall():
-            first = rows[0][0] + 1
-            for rowid in rows[0][1:]:
-                self.add(Problem(name, rowid + 1, ",".join(t.primary_key), f"duplicate key: same as row {first}"))
+        self.duplicates(f, typed)
+        return True
+
+    def duplicates(self, f: SourceFile, typed: dict[str, str]) -> None:
+        """Exact copies of a row are dropped (a repair); rows that share a key but differ are quarantined."""
+        t = f.table
+        key = ", ".join(typed[k] for k in t.primary_key)
+        cols = [c for c in typed]
+        rule = f"unique:{t.name}"
+        self.rules[rule] = Rule(rule, t.name, ",".join(t.primary_key), "unique", "conformance",
+                                "duplicate key", "", "NULL")
+        groups = self.con.execute(
+            f"SELECT list(_row ORDER BY _row), list(_src ORDER BY _row), count(DISTINCT ({', '.join(cols)})), min(_file) "
+            f"FROM _clean_{t.name} GROUP BY {key} HAVING count(*) > 1 ORDER BY min(_row)"
+        ).fetchall()
+        for rows, srcs, variants, file in groups:
+            if variants == 1:  # identical copies: keep the first
+                for r in rows[1:]:
+                    self.con.execute("INSERT INTO _fix VALUES (?, ?, NULL, 'exact_duplicate', NULL, NULL)", [t.name, r])
+                continue
+            for r, src in zip(rows, srcs):
+                self.con.execute("INSERT INTO _bad VALUES (?, ?, ?, ?)",
+                                 [t.name, r, rule, f"duplicate key: rows {', '.join(map(str, srcs))} differ"])
+            if self.reject:
+                for src in srcs[1:]:
+                    self.add(Problem(file, int(src), ",".join(t.primary_key), f"duplicate key: same as row {srcs[0]}"))
 
     # -- write --------------------------------------------------------------------
     def prepare(self, f: SourceFile) -> None:
-        """Build `_new_<table>`: typed, pseudonymised rows exactly as they will be stored."""
+        """Build `_new_<table>`: typed, pseudonymised rows exactly as they will be stored, less the bad ones."""
         t = f.table
-        types = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE {f.staging}").fetchall()}
+        types = self._types(t)
         exprs = []
         for c in t.columns:
             v = self.typed_expr(c, types.get(c.name))
-            exprs.append(f"pseudonymise({v}) AS {c.name}" if c.pseudonymised else f"{v} AS {c.name}")
-        self.con.execute(f"CREATE TEMP TABLE _new_{t.name} AS SELECT rowid AS _row, {', '.join(exprs)} FROM {f.staging}")
+            exprs.append(f"{self.pseudo(v)} AS {c.name}" if c.pseudonymised and c.name in types else f"{v} AS {c.name}")
+        self.con.execute(
+            f"CREATE TEMP TABLE _new_{t.name} AS SELECT _row, _src, _file, {', '.join(exprs)} FROM _clean_{t.name} "
+            f"WHERE _row NOT IN (SELECT _row FROM _bad WHERE tbl = '{t.name}') "
+            f"AND _row NOT IN (SELECT _row FROM _fix WHERE tbl = '{t.name}' AND rule = 'exact_duplicate')"
+        )
 
     def check_references(self, f: SourceFile, loaded: set[str]) -> None:
+        """Rows that refer to nothing go to quarantine; so do rows whose parent went there (a cascade)."""
         t = f.table
         for c in t.foreign_keys:
             ref_table, ref_col = c.references.split(".")  # type: ignore[union-attr]
             pool = f"SELECT {ref_col} FROM {ref_table}"
             if ref_table in loaded:
                 pool += f" UNION ALL SELECT {ref_col} FROM _new_{ref_table}"
-            for row, value in self.con.execute(
-                f"SELECT _row, {'NULL' if c.pseudonymised else c.name} FROM _new_{t.name} n "
-                f"WHERE n.{c.name} IS NOT NULL AND n.{c.name} NOT IN ({pool}) ORDER BY _row LIMIT {self.limit}"
-            ).fetchall():
-                shown = WITHHELD if c.pseudonymised else repr(value)
-                self.add(Problem(str(f.path), row + 1, c.name, f"refers to no row of {ref_table} ({shown})"))
+            parent_bad = "FALSE"
+            if ref_table in loaded:
+                parent_bad = (f"n.{c.name} IN (SELECT {ref_col} FROM _parents_{ref_table})")
+            orphan, cascade = f"foreign_key:{t.name}.{c.name}", f"foreign_key_cascade:{t.name}.{c.name}"
+            self.rules[orphan] = Rule(orphan, t.name, c.name, "foreign_key", "conformance", f"refers to no row of {ref_table}", "", "NULL")
+            self.rules[cascade] = Rule(cascade, t.name, c.name, "foreign_key_cascade", "conformance",
+                                       f"refers to a row of {ref_table} that was quarantined", "", "NULL")
+            self.con.execute(
+                f"INSERT INTO _bad SELECT '{t.name}', _row, CASE WHEN {parent_bad} THEN '{cascade}' ELSE '{orphan}' END, "
+                f"CASE WHEN {parent_bad} THEN '{self.rules[cascade].message}' ELSE '{self.rules[orphan].message}' END "
+                f"FROM _new_{t.name} n WHERE n.{c.name} IS NOT NULL AND n.{c.name} NOT IN ({pool})"
+            )
+            if self.reject:
+                for file, src, value in self.con.execute(
+                    f"SELECT _file, _src, {'NULL' if c.pseudonymised else c.name} FROM _new_{t.name} n "
+                    f"WHERE n.{c.name} IS NOT NULL AND n.{c.name} NOT IN ({pool}) ORDER BY _row LIMIT {self.limit}"
+                ).fetchall():
+                    shown = WITHHELD if c.pseudonymised else repr(value)
+                    self.add(Problem(file, int(src), c.name, f"refers to no row of {ref_table} ({shown})"))
+        self.con.execute(f"DELETE FROM _new_{t.name} WHERE _row IN (SELECT _row FROM _bad WHERE tbl = '{t.name}')")
+        self.remember_quarantined_keys(t)
+
+    def remember_quarantined_keys(self, t: Table) -> None:
+        """`_parents_<table>`: keys of this table's quarantined rows, as children would refer to them."""
+        types = self._types(t)
+        keys = [k for k in t.primary_key if k in types]
+        exprs = [f"{self.pseudo(self.typed_expr(t.column(k), types[k])) if t.column(k).pseudonymised else self.typed_expr(t.column(k), types[k])} AS {k}"
+                 for k in keys]
+        self.con.execute(f"CREATE TEMP TABLE _parents_{t.name} AS SELECT {', '.join(exprs)} FROM _clean_{t.name} "
+                         f"WHERE _row IN (SELECT _row FROM _bad WHERE tbl = '{t.name}')")
 
     def upsert(self, t: Table) -> tuple[int, int]:
         """Replace rows with the same key, insert the rest; returns (inserted, replaced)."""
@@ -297,33 +387,93 @@ class _Loader:
         total = self.con.execute(f"INSERT INTO {t.name} SELECT {cols} FROM _new_{t.name}").fetchone()[0]
         return int(total) - int(replaced), int(replaced)
 
+    def quarantine(self, f: SourceFile, load_id: int) -> int:
+        """Write this table's bad and malformed rows to `_quarantine`; returns how many."""
+        t = f.table
+        types = self._types(t)
+        fields = []
+        for c in t.columns:
+            if c.name in types:
+                v = f'CAST("{c.name}" AS VARCHAR)'
+                fields.append(f"{_quote(c.name)}: {self.pseudo(v) if c.pseudonymised else v}")
+        n = self.con.execute(
+            f"INSERT INTO _quarantine SELECT ?, ?, c._file, c._src, b.rules, b.reason, to_json({{{', '.join(fields)}}}) "
+            f"FROM _clean_{t.name} c JOIN (SELECT _row, list(DISTINCT rule ORDER BY rule) AS rules, "
+            f"string_agg(DISTINCT message, '; ' ORDER BY message) AS reason FROM _bad WHERE tbl = ? GROUP BY _row) b "
+            f"USING (_row)", [load_id, t.name, t.name]).fetchone()[0]
+        n += self.con.execute(
+            "INSERT INTO _quarantine SELECT ?, tbl, ?, line, ['malformed:' || tbl], message, to_json({'line': raw}) "
+            "FROM _malformed WHERE tbl = ?", [load_id, str(f.path), t.name]).fetchone()[0]
+        return int(n)
 
-def ingest_canonical(ws: Workspace, source: str | Path, *, error_limit: int | None = None) -> LoadReport:
+    def repairs(self, f: SourceFile, load_id: int) -> int:
+        t = f.table
+        types = self._types(t)
+        key = ", ".join(
+            f"{_quote(k)}: {self.pseudo(self.typed_expr(t.column(k), types[k])) if t.column(k).pseudonymised else self.typed_expr(t.column(k), types[k])}"
+            for k in t.primary_key)
+        n = self.con.execute(
+            f"INSERT INTO _repairs SELECT ?, ?, c._src, to_json({{{key}}}), x.column_name, x.rule, x.before, x.after "
+            f"FROM _fix x JOIN _clean_{t.name} c USING (_row) WHERE x.tbl = ?", [load_id, t.name, t.name]).fetchone()[0]
+        return int(n)
+
+    def drop(self, files: list[SourceFile]) -> None:
+        for f in files:
+            for prefix in ("_clean_", "_new_", "_parents_"):
+                self.con.execute(f"DROP TABLE IF EXISTS {prefix}{f.table.name}")
+            self.con.execute(f"DROP TABLE IF EXISTS {f.staging}")
+        for name in ("_bad", "_fix", "_malformed"):
+            self.con.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def ingest_canonical(
+    ws: Workspace,
+    source: str | Path,
+    *,
+    error_limit: int | None = None,
+    on_error: str = "quarantine",
+    format: str = "canonical",
+    inputs: list[dict[str, object]] | None = None,
+    pseudonymised: bool = False,
+    details: dict[str, object] | None = None,
+) -> LoadReport:
     """Load a canonical extract (a folder of <table>.csv / .parquet files, or one such file).
 
-    Raises `ValidationError` listing every located problem (up to `error_limit`), in which
-    case the workspace is unchanged. Rows whose key is already in the workspace replace it,
-    so loading the same extract twice leaves the same rows.
+    Rows that break a rule go to quarantine (`on_error="quarantine"`, the default) or
+    refuse the load (`"reject"`: a `ValidationError` listing every located problem, up to
+    `error_limit`, and the workspace unchanged). Rows whose key is already in the workspace
+    replace it, so loading the same extract twice leaves the same rows.
+
+    Adapters pass the files they staged with `inputs` (the real sources, for lineage),
+    `pseudonymised=True` when they already hashed person identifiers, and `details`.
     """
+    if on_error not in ON_ERROR:
+        raise CaretwinError(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
     started = time.perf_counter()
     started_at = _utcnow()
     src = Path(source)
     files, warnings = discover(src)
-    loader = _Loader(ws.con, error_limit or int(ws.settings["error_limit"]))
+    if any(f.table.derived for f in files):
+        raise CaretwinError(f"{src}: {', '.join(f.table.name for f in files if f.table.derived)} is derived by caretwin, not loaded")
+    loader = _Loader(ws.con, error_limit or int(ws.settings["error_limit"]), on_error, pseudonymised)
     digests = {str(f.path): _sha256(f.path) for f in files}
     con = ws.con
     try:
         # Staging and checks use temporary tables outside the transaction, so that row
         # numbers are file positions; only the writes at the end are transactional.
         con.execute(privacy.sql_macro(ws.key()))
+        usable = []
         for f in files:
             present = loader.stage(f)
-            if present:
-                extra = sorted(set(present) - set(f.table.column_names))
-                if extra:
-                    warnings.append(f"{f.path}: columns not in the canonical model, ignored: {', '.join(extra)}")
-                loader.validate(f, present)
-        if loader.problems:
+            if not present:
+                continue
+            extra = sorted(set(present) - set(f.table.column_names) - {"_source_row"})
+            if extra:
+                warnings.append(f"{f.path}: columns not in the canonical model, ignored: {', '.join(extra)}")
+            loader.cleanse(f, present)
+            if loader.validate(f, present):
+                usable.append(f)
+        if loader.problems and (loader.reject or len(usable) < len(files)):
             raise ValidationError(loader.problems, loader.truncated)
         for f in files:
             loader.prepare(f)
@@ -334,24 +484,59 @@ def ingest_canonical(ws: Workspace, source: str | Path, *, error_limit: int | No
             raise ValidationError(loader.problems, loader.truncated)
         inserted: dict[str, int] = {}
         replaced: dict[str, int] = {}
+        quarantined: dict[str, int] = {}
+        repaired: dict[str, int] = {}
         file_rows = []
         with ws.transaction():
-            for f in files:
-                inserted[f.table.name], replaced[f.table.name] = loader.upsert(f.table)
-                file_rows.append({
-                    "file": str(f.path),
-                    "table": f.table.name,
-                    "sha256": digests[str(f.path)],
-                    "rows": inserted[f.table.name] + replaced[f.table.name],
-                })
             load_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM _loads").fetchone()[0]
+            for f in files:
+                t = f.table.name
+                inserted[t], replaced[t] = loader.upsert(f.table)
+                quarantined[t] = loader.quarantine(f, load_id)
+                repaired[t] = loader.repairs(f, load_id)
+                rows_in = con.execute(f"SELECT count(*) FROM {f.staging}").fetchone()[0]
+                file_rows.append({"file": str(f.path), "table": t, "sha256": digests[str(f.path)],
+                                  "rows": inserted[t] + replaced[t]})
+                _record_lineage(con, load_id, t, _lineage_inputs(f, digests, rows_in, inputs), int(rows_in),
+                                inserted[t] + replaced[t], quarantined[t], repaired[t])
             con.execute(
-                "INSERT INTO _loads VALUES (?, ?, ?, ?, 'canonical', ?, ?, ?, ?, ?)",
-                [load_id, started_at, _utcnow(), str(src.absolute()), json.dumps(file_rows),
-                 json.dumps(inserted), json.dumps(replaced), SCHEMA_VERSION, __version__],
+                "INSERT INTO _loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [load_id, started_at, _utcnow(), str(src.absolute()) if inputs is None else str(source_label(inputs)),
+                 format, json.dumps(file_rows), json.dumps(inserted), json.dumps(replaced), SCHEMA_VERSION, __version__,
+                 json.dumps(details or {})],
             )
     finally:
-        for f in files:
-            con.execute(f"DROP TABLE IF EXISTS {f.staging}")
-            con.execute(f"DROP TABLE IF EXISTS _new_{f.table.name}")
-    return LoadReport(load_id, str(src), file_rows, inserted, replaced, warnings, time.perf_counter() - started)
+        loader.drop(files)
+    quarantined = {k: v for k, v in quarantined.items() if v}
+    repaired = {k: v for k, v in repaired.items() if v}
+    if quarantined:
+        warnings.append(f"{sum(quarantined.values())} rows quarantined ({', '.join(f'{k}: {v}' for k, v in quarantined.items())}); "
+                        f"see `caretwin quality` or the _quarantine table")
+    return LoadReport(load_id, str(src), file_rows, inserted, replaced, warnings, time.perf_counter() - started,
+                      quarantined, repaired, details or {})
+
+
+def source_label(inputs: list[dict[str, object]]) -> str:
+    """A short label for a load made from several source files: their common folder."""
+    paths = [Path(str(i["file"])) for i in inputs if "file" in i]
+    if not paths:
+        return "(adapter)"
+    common = Path(*[p for p in paths[0].parts if all(p in q.parts for q in paths)]) if len(paths) > 1 else paths[0]
+    return str(common)
+
+
+def _lineage_inputs(f: SourceFile, digests: dict[str, str], rows: int,
+                    inputs: list[dict[str, object]] | None) -> list[dict[str, object]]:
+    if inputs is None:
+        return [{"file": str(f.path), "sha256": digests[str(f.path)], "rows": rows}]
+    return [i for i in inputs if f.table.name in i.get("tables", [])]  # type: ignore[operator]
+
+
+def _record_lineage(con: duckdb.DuckDBPyConnection, load_id: int, table_name: str, inputs: list[dict[str, object]],
+                    rows_in: int, rows_out: int, quarantined: int, repaired: int, step: str = "ingest",
+                    rules: dict[str, str] | None = None) -> None:
+    rules = rules or {"schema": SCHEMA_VERSION, "model_rules": RULES_VERSION,
+                      **{f"cleanse.{k}": v for k, (v, _) in CLEANSING.items()}}
+    con.execute("INSERT INTO _lineage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [load_id, table_name, step, _utcnow(), json.dumps(inputs), json.dumps(rules),
+                 rows_in, rows_out, quarantined, repaired])

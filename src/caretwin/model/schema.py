@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 
 DType = Literal["string", "integer", "float", "boolean", "date"]
 
@@ -36,8 +36,9 @@ SERVICE_LINES = (
     "hospital",
     "supportive_housing",
     "care_coordination",
+    "ambulatory",
 )
-RURALITY = ("urban", "suburban", "rural", "frontier")
+RURALITY = ("urban", "suburban", "rural", "frontier", "unknown")
 SEX = ("female", "male", "other", "unknown")
 RACE_ETHNICITY = (
     "hispanic",
@@ -50,9 +51,13 @@ RACE_ETHNICITY = (
     "other",
     "unknown",
 )
-PROGRAMS = ("medicaid", "chip", "dual", "hcbs_waiver", "managed_care")
+PROGRAMS = ("medicaid", "chip", "dual", "hcbs_waiver", "managed_care", "medicare", "private")
 HOUSING_STATUS = ("stable", "at_risk", "homeless")
-ENCOUNTER_CLASSES = ("emergency", "inpatient", "observation", "snf", "crisis")
+# The first five are the facility episodes the engine models; the rest are kept for risk models.
+ENCOUNTER_CLASSES = (
+    "emergency", "inpatient", "observation", "snf", "crisis", "ambulatory", "urgent_care", "home", "hospice",
+)
+CODE_SYSTEMS = ("icd10cm", "icd9cm", "snomed", "other")
 DISCHARGE_DISPOSITIONS = (
     "home",
     "home_without_support",
@@ -66,6 +71,7 @@ DISCHARGE_DISPOSITIONS = (
     "still_in_care",
 )
 SEVERITY = ("low", "moderate", "high", "critical")
+AGE_BANDS = ("0-17", "18-44", "45-64", "65-74", "75-84", "85+")
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,7 @@ class Table:
     checks: tuple[RowCheck, ...] = ()
     date_column: str | None = None  # the column whose range `caretwin status` reports
     person_level: bool = False
+    derived: bool = False  # built by caretwin from other tables, never loaded from a source
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -170,7 +177,7 @@ TABLES: tuple[Table, ...] = (
             Column("region_id", "string", "Region key.", required=True, pattern=_ID_PATTERN),
             Column("name", "string", "Display name.", required=True),
             Column("rurality", "string", "Settlement class.", required=True, allowed=RURALITY),
-            Column("population", "integer", "Resident population (all ages).", required=True, unit="people", minimum=0),
+            Column("population", "integer", "Resident population (all ages); the reference for representation checks.", unit="people", minimum=0),
             Column("lat", "float", "Latitude of the population centre (WGS84).", unit="degrees", minimum=-90, maximum=90),
             Column("lon", "float", "Longitude of the population centre (WGS84).", unit="degrees", minimum=-180, maximum=180),
         ),
@@ -230,12 +237,11 @@ TABLES: tuple[Table, ...] = (
             _service_line(),
             Column("region_id", "string", "Base region.", required=True, references="regions.region_id"),
             Column("regions_served", "string", "Regions served besides the base region, separated by ';'.", list_separator=";"),
-            Column("capacity", "float", "Capacity in `capacity_unit`.", required=True, minimum=0),
+            Column("capacity", "float", "Capacity in `capacity_unit`; empty when the source does not say (directories).", minimum=0),
             Column(
                 "capacity_unit",
                 "string",
                 "Unit of capacity: beds, staffed hours per week, caseload slots or response teams.",
-                required=True,
                 allowed=("beds", "staffed_hours_per_week", "slots", "teams", "units"),
             ),
             Column("status", "string", "Operating status at the end of the extract.", required=True, allowed=("active", "suspended", "closed")),
@@ -426,6 +432,60 @@ TABLES: tuple[Table, ...] = (
             Column("year", "integer", "Price year.", required=True, unit="year", minimum=1990, maximum=2100),
         ),
         primary_key=("item",),
+    ),
+    Table(
+        "diagnoses",
+        "Diagnoses on record for a member (problem lists, encounter and claim diagnoses), for comorbidity scores.",
+        (
+            Column("diagnosis_id", "string", "Diagnosis key, pseudonymised at ingest.", required=True, pseudonymised=True),
+            _member_ref(),
+            Column("encounter_id", "string", "Encounter the diagnosis was recorded at, pseudonymised like encounters.encounter_id.", pseudonymised=True),
+            Column("code_system", "string", "Coding system of `code`.", required=True, allowed=CODE_SYSTEMS),
+            Column("code", "string", "Diagnosis code as recorded (ICD-10-CM with or without its dot, SNOMED CT concept id).", required=True),
+            Column("onset_date", "date", "Day the condition was first recorded.", required=True),
+            Column("abatement_date", "date", "Day the condition resolved, if it did."),
+        ),
+        primary_key=("diagnosis_id",),
+        checks=(_ordered("abatement_date", "onset_date", "diagnosis"),),
+        date_column="onset_date",
+        person_level=True,
+    ),
+    Table(
+        "claims",
+        "Claims and payments for a member's care (the payer's view of cost).",
+        (
+            Column("claim_id", "string", "Claim key, pseudonymised at ingest.", required=True, pseudonymised=True),
+            _member_ref(),
+            Column("encounter_id", "string", "Encounter the claim is for, pseudonymised like encounters.encounter_id.", pseudonymised=True),
+            Column("service_date", "date", "First day of service.", required=True),
+            Column("billed_amount", "float", "Total charged.", unit="currency", minimum=0),
+            Column("paid_amount", "float", "Amount the payer paid.", unit="currency", minimum=0),
+            Column("program", "string", "Programme or payer type that paid.", allowed=PROGRAMS),
+        ),
+        primary_key=("claim_id",),
+        date_column="service_date",
+        person_level=True,
+    ),
+    Table(
+        "member_features",
+        "Derived after every load: what the risk models and the engine need about each member.",
+        (
+            Column("member_id", "string", "The member.", required=True, references="members.member_id", pseudonymised=True),
+            Column("as_of", "date", "Reference day: the last day with data in the workspace.", required=True),
+            Column("age", "integer", "Age in whole years on `as_of`, from the birth year (so within a year).", unit="years", minimum=0),
+            Column("age_band", "string", "Age band on `as_of`.", required=True, allowed=AGE_BANDS),
+            Column("charlson_index", "integer", "Charlson comorbidity index, 1987 weights, ICD-10 codes (Quan 2005), without age.", minimum=0),
+            Column("charlson_quan", "integer", "Charlson index with Quan 2011 updated weights.", minimum=0),
+            Column("coded_diagnoses", "integer", "ICD-10 diagnoses on record (the Charlson indices see only these).", minimum=0),
+            Column("ed_visits_12m", "integer", "Emergency visits in the 365 days before `as_of`.", minimum=0),
+            Column("admissions_12m", "integer", "Inpatient admissions in the 365 days before `as_of`.", minimum=0),
+            Column("crisis_episodes_12m", "integer", "Crisis episodes in the 365 days before `as_of`.", minimum=0),
+            Column("acuity_tier", "integer", "Acuity tier from the source, or derived when the source has none.", required=True, minimum=1, maximum=4),
+            Column("acuity_source", "string", "Where the acuity tier came from.", required=True, allowed=("source", "derived")),
+        ),
+        primary_key=("member_id",),
+        person_level=True,
+        derived=True,
     ),
 )
 

@@ -26,7 +26,7 @@ from caretwin.model.schema import (
     TABLES,
 )
 from caretwin.synth.county import DX_CODES, LANGUAGES, LINE, NEVER, County, simulate_county
-from caretwin.synth.defects import inject_defects
+from caretwin.synth.defects import generated_tables, inject_defects
 from caretwin.synth.params import CountyParams
 
 FORMATS = ("csv", "parquet")
@@ -149,6 +149,9 @@ class _Builder:
         self._referrals_and_authorizations(D)
         self._visits(D)
         self._encounters(D)
+        self.create("diagnoses", """SELECT _ord, 'DX' || substr(encounter_id, 2) AS diagnosis_id, member_id, encounter_id,
+            'icd10cm' AS code_system, primary_diagnosis AS code, admit_date AS onset_date,
+            CAST(NULL AS DATE) AS abatement_date FROM t_encounters""")
         for log, types in (("incidents", INCIDENT_TYPES), ("complaints", COMPLAINT_TYPES)):
             cols = c.logs[log].columns()
             self.register("q", cols)
@@ -229,7 +232,7 @@ class _Builder:
 
 def _write(con: duckdb.DuckDBPyConnection, out: Path, fmt: str) -> dict[str, int]:
     rows = {}
-    for t in TABLES:
+    for t in generated_tables(con):
         cols = ", ".join(t.column_names)
         target = out / f"{t.name}.{fmt}"
         opts = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"

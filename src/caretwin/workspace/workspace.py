@@ -42,8 +42,51 @@ CREATE TABLE _loads (
     inserted VARCHAR NOT NULL,   -- JSON: table -> rows new to the workspace
     replaced VARCHAR NOT NULL,   -- JSON: table -> rows that replaced a row with the same key
     schema_version VARCHAR NOT NULL,
-    caretwin_version VARCHAR NOT NULL
+    caretwin_version VARCHAR NOT NULL,
+    details VARCHAR              -- JSON: what the adapter read, skipped and could not map
 )"""
+
+# Rows a load could not repair: kept with the rules they broke, never silently dropped.
+_QUARANTINE_DDL = """
+CREATE TABLE IF NOT EXISTS _quarantine (
+    load_id INTEGER NOT NULL,
+    table_name VARCHAR NOT NULL,
+    source_file VARCHAR NOT NULL,
+    source_row BIGINT,            -- 1-based data row in the file (NULL when the adapter made the row)
+    rules VARCHAR[] NOT NULL,     -- quality rule names, e.g. required:visits.status
+    reason VARCHAR NOT NULL,      -- the rules' messages, for people
+    record VARCHAR NOT NULL       -- JSON of the row as received, person identifiers pseudonymised
+)"""
+
+# Values a load changed under a documented cleansing rule.
+_REPAIRS_DDL = """
+CREATE TABLE IF NOT EXISTS _repairs (
+    load_id INTEGER NOT NULL,
+    table_name VARCHAR NOT NULL,
+    source_row BIGINT,
+    row_key VARCHAR NOT NULL,     -- JSON of the primary key as stored
+    column_name VARCHAR,
+    rule VARCHAR NOT NULL,
+    before VARCHAR,               -- NULL for pseudonymised columns
+    after VARCHAR
+)"""
+
+# What each table was built from: inputs, rule versions, rows in, out, quarantined, repaired.
+_LINEAGE_DDL = """
+CREATE TABLE IF NOT EXISTS _lineage (
+    load_id INTEGER NOT NULL,
+    table_name VARCHAR NOT NULL,
+    step VARCHAR NOT NULL,        -- ingest | enrich
+    recorded_at TIMESTAMP NOT NULL,
+    inputs VARCHAR NOT NULL,      -- JSON list of {file|table, sha256?, rows}
+    rules VARCHAR NOT NULL,       -- JSON {rule set: version}
+    rows_in BIGINT NOT NULL,
+    rows_out BIGINT NOT NULL,
+    rows_quarantined BIGINT NOT NULL,
+    rows_repaired BIGINT NOT NULL
+)"""
+
+INTERNAL_DDL = (_QUARANTINE_DDL, _REPAIRS_DDL, _LINEAGE_DDL)
 
 
 def _create_tables_sql() -> list[str]:
@@ -118,7 +161,7 @@ class Workspace:
             privacy.create_key(tmp / KEY_FILE)
             con = duckdb.connect(str(tmp / DB_FILE))
             try:
-                for stmt in [*_create_tables_sql(), _LOADS_DDL]:
+                for stmt in [*_create_tables_sql(), _LOADS_DDL, *INTERNAL_DDL]:
                     con.execute(stmt)
             finally:
                 con.close()
@@ -145,7 +188,34 @@ class Workspace:
             raise CaretwinError(
                 f"{root}: schema version {found} cannot be read by this caretwin (schema {SCHEMA_VERSION})"
             )
-        return cls(root, config)
+        ws = cls(root, config)
+        if found != SCHEMA_VERSION:
+            ws._migrate()
+        return ws
+
+    def _migrate(self) -> None:
+        """Bring a workspace of an earlier minor schema version up to this one (additive changes only)."""
+        con = self.con
+        with self.transaction():
+            have = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+            for t, ddl in zip(TABLES, _create_tables_sql()):
+                if t.name not in have:
+                    con.execute(ddl)
+                    continue
+                cols = {r[0]: r[1] for r in con.execute(
+                    "SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = ?", [t.name]).fetchall()}
+                for c in t.columns:
+                    if c.name not in cols:
+                        con.execute(f"ALTER TABLE {t.name} ADD COLUMN {c.name} {c.sql_type}")
+                    elif not c.required and cols[c.name] == "NO":
+                        con.execute(f"ALTER TABLE {t.name} ALTER {c.name} DROP NOT NULL")
+            con.execute("ALTER TABLE _loads ADD COLUMN IF NOT EXISTS details VARCHAR")
+            for ddl in INTERNAL_DDL:
+                con.execute(ddl)
+        self.config["workspace"]["schema_version"] = SCHEMA_VERSION
+        tmp = self.path / f".{CONFIG_FILE}.tmp"
+        _write_toml(tmp, self.config)
+        os.replace(tmp, self.path / CONFIG_FILE)
 
     def close(self) -> None:
         if self._con is not None:
@@ -204,8 +274,8 @@ class Workspace:
         out = []
         for row in rows:
             rec = dict(zip(cols, row))
-            for k in ("files", "inserted", "replaced"):
-                rec[k] = json.loads(rec[k])
+            for k in ("files", "inserted", "replaced", "details"):
+                rec[k] = json.loads(rec[k]) if rec[k] else {}
             for k in ("started_at", "finished_at"):
                 rec[k] = rec[k].isoformat(timespec="seconds") + "Z"
             out.append(rec)
