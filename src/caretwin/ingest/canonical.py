@@ -120,7 +120,7 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     h = hashlib.sha256()
     with path.open("rb") as fh:
         while chunk := fh.read(1 << 22):
@@ -456,7 +456,7 @@ def ingest_canonical(
     if any(f.table.derived for f in files):
         raise CaretwinError(f"{src}: {', '.join(f.table.name for f in files if f.table.derived)} is derived by caretwin, not loaded")
     loader = _Loader(ws.con, error_limit or int(ws.settings["error_limit"]), on_error, pseudonymised)
-    digests = {str(f.path): _sha256(f.path) for f in files}
+    digests = {str(f.path): sha256_of(f.path) for f in files}
     con = ws.con
     try:
         # Staging and checks use temporary tables outside the transaction, so that row
@@ -467,7 +467,7 @@ def ingest_canonical(
             present = loader.stage(f)
             if not present:
                 continue
-            extra = sorted(set(present) - set(f.table.column_names) - {"_source_row"})
+            extra = sorted(set(present) - set(f.table.column_names) - {"_source_row", "_source_file"})
             if extra:
                 warnings.append(f"{f.path}: columns not in the canonical model, ignored: {', '.join(extra)}")
             loader.cleanse(f, present)
