@@ -6,7 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -48,7 +48,7 @@ def _print_status(status: dict) -> None:
 @app.command()
 def init(
     path: Annotated[Path, typer.Argument(help="Folder to create the workspace in (must not exist or be empty).")],
-    name: Annotated[Optional[str], typer.Option(help="Display name; defaults to the folder name.")] = None,
+    name: Annotated[str | None, typer.Option(help="Display name; defaults to the folder name.")] = None,
 ) -> None:
     """Create a workspace: a DuckDB database, a config file and a pseudonymisation key (mode 0600)."""
     from caretwin.workspace import Workspace
@@ -85,7 +85,7 @@ def ingest(
     workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
     source: Annotated[Path, typer.Argument(help="Extract folder (one <table>.csv or .parquet per table) or one such file.")],
     format: Annotated[str, typer.Option("--format", help="Source format: auto or canonical.")] = "auto",
-    error_limit: Annotated[Optional[int], typer.Option(help="Most problems listed per file (setting error_limit).")] = None,
+    error_limit: Annotated[int | None, typer.Option(help="Most problems listed per file (setting error_limit).")] = None,
 ) -> None:
     """Load an extract; refuse it whole, with located errors, when any row is invalid."""
     from caretwin.ingest import ingest as run_ingest

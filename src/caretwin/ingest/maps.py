@@ -19,7 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from caretwin.errors import CaretwinError
-from caretwin.model.schema import DISCHARGE_DISPOSITIONS, ENCOUNTER_CLASSES, PROGRAMS, SERVICE_LINES
+from caretwin.model.schema import (
+    DISCHARGE_DISPOSITIONS,
+    ENCOUNTER_CLASSES,
+    PROGRAMS,
+    SERVICE_LINES,
+)
 
 # FHIR R4 Encounter.class (v3 ActCode) -> canonical encounter class.
 FHIR_ENCOUNTER_CLASS = {

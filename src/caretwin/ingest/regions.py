@@ -25,7 +25,7 @@ from caretwin.errors import CaretwinError
 
 UNASSIGNED = "unassigned"
 # ZIP3 areas of 20,000 people or fewer (HHS de-identification guidance, 2000 census): shown as 000.
-SPARSE_ZIP3 = frozenset("036 059 063 102 203 556 692 790 821 823 830 831 878 879 884 890 893".split())
+SPARSE_ZIP3 = frozenset(["036", "059", "063", "102", "203", "556", "692", "790", "821", "823", "830", "831", "878", "879", "884", "890", "893"])
 
 
 def zip3(code: str | None) -> str | None:

@@ -50,8 +50,9 @@ def column_rules(t: Table, typed: dict[str, str], missing: dict[str, str], raw: 
         shown = "NULL" if c.pseudonymised else f"CAST({(raw or typed)[c.name]} AS VARCHAR)"
         at = f"{t.name}.{c.name}"
 
-        def add(kind: str, category: str, message: str, predicate: str, shown: str = shown) -> None:
-            out.append(Rule(f"{kind}:{at}", t.name, c.name, kind, category, message, predicate, shown))
+        def add(kind: str, category: str, message: str, predicate: str, shown: str = shown, at: str = at,
+                column: str = c.name) -> None:
+            out.append(Rule(f"{kind}:{at}", t.name, column, kind, category, message, predicate, shown))
 
         if c.required:
             add("required", "completeness", "required value is missing", gone)

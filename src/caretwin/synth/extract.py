@@ -23,9 +23,15 @@ from caretwin.model.schema import (
     SCHEMA_VERSION,
     SERVICE_LINES,
     SEVERITY,
-    TABLES,
 )
-from caretwin.synth.county import DX_CODES, LANGUAGES, LINE, NEVER, County, simulate_county
+from caretwin.synth.county import (
+    DX_CODES,
+    LANGUAGES,
+    LINE,
+    NEVER,
+    County,
+    simulate_county,
+)
 from caretwin.synth.defects import generated_tables, inject_defects
 from caretwin.synth.params import CountyParams
 
@@ -181,7 +187,7 @@ class _Builder:
         cols = e.columns()
         self.register("e", {k: cols[k] for k in ("member", "line", "received", "authorised", "started", "ended", "status", "hours", "provider")}
                       | {"i": np.arange(e.n)})
-        live = "received < {D} AND ended >= 0".format(D=D)
+        live = f"received < {D} AND ended >= 0"
         self.create("referrals", f"""SELECT i AS _ord, 'RF' || lpad(CAST(i + 1 AS VARCHAR), 8, '0') AS referral_id,
             'M' || lpad(CAST(member + 1 AS VARCHAR), 8, '0') AS member_id, {_codes(SERVICE_LINES)}[line + 1] AS service_line,
             {_day('received', never=False)} AS received_date, {_day('authorised')} AS authorized_date,

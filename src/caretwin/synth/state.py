@@ -12,7 +12,7 @@ class Records:
         self.n = 0
         self._cols = {k: np.zeros(max(capacity, 16), dtype=dt) for k, dt in dtypes.items()}
 
-    def add(self, **values: np.ndarray | int | float) -> np.ndarray:
+    def add(self, **values: np.ndarray | float) -> np.ndarray:
         """Append rows (array values must share one length); returns their indices."""
         k = max((len(v) for v in values.values() if isinstance(v, np.ndarray)), default=1)
         if k == 0:
