@@ -83,17 +83,22 @@ def status(
 @app.command()
 def ingest(
     workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
-    source: Annotated[Path, typer.Argument(help="Extract folder (one <table>.csv or .parquet per table) or one such file.")],
-    format: Annotated[str, typer.Option("--format", help="Source format: auto or canonical.")] = "auto",
+    source: Annotated[Path, typer.Argument(help="Source: a canonical extract, FHIR bundles or Bulk NDJSON, a Synthea CSV folder or an HSDS directory.")],
+    format: Annotated[str, typer.Option("--format", help="Source format: auto, canonical, fhir, synthea or hsds.")] = "auto",
     error_limit: Annotated[int | None, typer.Option(help="Most problems listed per file (setting error_limit).")] = None,
+    on_error: Annotated[str, typer.Option("--on-error", help="quarantine: load good rows, keep bad ones with reasons; reject: refuse the whole source.")] = "quarantine",
+    regions: Annotated[Path | None, typer.Option("--regions", help="Region definition file: CSV by ZIP or county, or GeoJSON polygons.")] = None,
+    mapping: Annotated[Path | None, typer.Option("--mapping", help="TOML file overriding code maps (encounter classes, dispositions, payers, taxonomy).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Validate every FHIR resource in full (needs caretwin[fhir]).")] = False,
 ) -> None:
-    """Load an extract; refuse it whole, with located errors, when any row is invalid."""
+    """Load a source; rows that break a rule are quarantined with their reasons (or, with --on-error reject, refuse it whole)."""
     from caretwin.ingest import ingest as run_ingest
     from caretwin.workspace import Workspace
 
     try:
         with Workspace.open(workspace) as ws:
-            report = run_ingest(ws, source, format=format, error_limit=error_limit)
+            report = run_ingest(ws, source, format=format, error_limit=error_limit, on_error=on_error,
+                                regions=regions, mapping=mapping, strict=strict)
     except ValidationError as exc:
         typer.echo(f"error: {source} was not loaded; the workspace is unchanged. {exc}", err=True)
         raise typer.Exit(1)
@@ -102,10 +107,89 @@ def ingest(
     for w in report.warnings:
         typer.echo(f"warning: {w}", err=True)
     for f in report.files:
-        typer.echo(f"  {f['table']:<16}{f['rows']:>12,} rows  {Path(str(f['file'])).name}")
+        t = str(f["table"])
+        extra = "".join(f"  {n:,} {what}" for what, n in (("quarantined", report.quarantined.get(t, 0)),
+                                                          ("repaired", report.repaired.get(t, 0))) if n)
+        typer.echo(f"  {t:<16}{f['rows']:>12,} rows{extra}")
+    skipped = report.details.get("resources_skipped") or {}
+    if skipped:
+        typer.echo("  not mapped (no canonical table): " + ", ".join(f"{k} {v:,}" for k, v in sorted(skipped.items())))
+    if report.details.get("services_unmapped"):
+        typer.echo(f"  HSDS services with no service line in the taxonomy map: {report.details['services_unmapped']:,} "
+                   f"of {report.details['services']:,} (listed in the load record)")
     rate = report.rows / report.seconds if report.seconds else 0
-    typer.echo(f"load #{report.load_id}: {report.rows:,} rows in {report.seconds:.1f} s ({rate:,.0f} rows/s); "
-               f"{sum(report.inserted.values()):,} new, {sum(report.replaced.values()):,} replaced")
+    typer.echo(f"load #{report.load_id} ({report.details.get('adapter', 'canonical')}): {report.rows:,} rows in "
+               f"{report.seconds:.1f} s ({rate:,.0f} rows/s); {sum(report.inserted.values()):,} new, "
+               f"{sum(report.replaced.values()):,} replaced, {sum(report.quarantined.values()):,} quarantined")
+
+
+@app.command()
+def quality(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON (schema caretwin.quality/1).")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write the report as one self-contained HTML page.")] = None,
+    fail_on: Annotated[str | None, typer.Option("--fail-on", help="Exit with status 1 when a check of this severity (fatal or convention) fails.")] = None,
+    thresholds: Annotated[Path | None, typer.Option("--thresholds", help="TOML file of per-check thresholds, each with a note.")] = None,
+    reference: Annotated[Path | None, typer.Option("--reference", help="Census table (CSV: dimension, group, share) for representation checks.")] = None,
+) -> None:
+    """Check the workspace's data: completeness, conformance, plausibility, representation."""
+    from caretwin.quality import Thresholds, render_html, run_quality
+    from caretwin.workspace import Workspace
+
+    if fail_on not in (None, "fatal", "convention"):
+        _fail(f"--fail-on must be fatal or convention, not {fail_on!r}")
+    try:
+        th = Thresholds.load(thresholds, reference)
+        with Workspace.open(workspace) as ws:
+            report = run_quality(ws, thresholds=th)
+    except CaretwinError as exc:
+        _fail(str(exc))
+    for path, text in ((json_out, lambda: json.dumps(report.to_dict(), indent=1)), (html_out, lambda: render_html(report))):
+        if path:
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_text(text())
+            tmp.replace(path)
+    s = report.summary()
+    typer.echo(f"{s['checks']} checks in {report.seconds:.1f} s: {s['pass']} passed, {s['fail']} failed, "
+               f"{s['not_applicable']} not applicable, {s['error']} errors")
+    for sev in ("fatal", "convention", "characterisation"):
+        failed = report.failed((sev,))
+        if failed:
+            typer.echo(f"  {sev}: " + ", ".join(f"{r.check} ({r.violating:,})" for r in failed[:8]) +
+                       (f" and {len(failed) - 8} more" if len(failed) > 8 else ""))
+    levels = {"fatal": ("fatal",), "convention": ("fatal", "convention")}
+    if fail_on and report.failed(levels[fail_on]):
+        raise typer.Exit(1)
+
+
+@app.command()
+def lineage(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    table: Annotated[str, typer.Argument(help="Canonical or derived table, e.g. encounters or member_features.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show what a table was built from: inputs, rule versions, rows in, out, quarantined and repaired."""
+    from caretwin.quality import lineage as table_lineage
+    from caretwin.workspace import Workspace
+
+    try:
+        with Workspace.open(workspace) as ws:
+            steps = table_lineage(ws, table)
+    except CaretwinError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(steps, indent=1))
+        return
+    if not steps:
+        typer.echo(f"{table}: nothing has been loaded into it yet")
+    for s in steps:
+        typer.echo(f"load #{s['load_id']} {s['step']} ({s['format']}) at {s['recorded_at']}: {s['rows_in']:,} rows in, "
+                   f"{s['rows_out']:,} out, {s['rows_quarantined']:,} quarantined, {s['rows_repaired']:,} repaired")
+        for i in s["inputs"]:
+            name = i.get("file") or f"table {i.get('table')}"
+            typer.echo(f"    from {name}" + (f" (sha256 {str(i['sha256'])[:12]}…)" if i.get("sha256") else "")
+                       + (f", {i['rows']:,} rows" if i.get("rows") is not None else ""))
+        typer.echo("    rules: " + ", ".join(f"{k} {v}" for k, v in s["rules"].items()))
 
 
 @app.command()

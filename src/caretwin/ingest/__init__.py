@@ -68,6 +68,7 @@ def _ingest_adapted(ws: Workspace, src: Path, fmt: str, *, error_limit: int | No
     try:
         st = Staging(folder, ws.key(), merge={"claims": "claim_id"})
         details: dict[str, Any]
+        labels: dict[str, str] = {}
         if fmt == "fhir":
             from caretwin.ingest.fhir import FhirReader, fhir_files
 
@@ -79,6 +80,7 @@ def _ingest_adapted(ws: Workspace, src: Path, fmt: str, *, error_limit: int | No
                 reader.read_path(path)
             reader.finish(None)
             details = reader.details()
+            labels = reader.labels
         elif fmt == "synthea":
             from caretwin.ingest.synthea import SyntheaReader
 
@@ -94,8 +96,10 @@ def _ingest_adapted(ws: Workspace, src: Path, fmt: str, *, error_limit: int | No
             used, details = read_hsds(src, st, resolver, maps)
         staged = st.finish()
         details = {"adapter": fmt, "staged_rows": staged, **details}
-        inputs = [{"file": str(p), "sha256": sha256_of(p), "tables": sorted(st.sources.get(str(p), ()))} for p in used]
-        derived = sorted({t for f, ts in st.sources.items() if f not in {str(p) for p in used} for t in ts})
+        named = {str(p): labels.get(str(p), str(p)) for p in used}
+        inputs = [{"file": named[str(p)], "sha256": sha256_of(p), "tables": sorted(st.sources.get(named[str(p)], ()))}
+                  for p in used]
+        derived = sorted({t for f, ts in st.sources.items() if f not in set(named.values()) for t in ts})
         if derived:
             inputs.append({"file": str(resolver.path or "(derived from addresses)"), "tables": derived})
         if not staged:

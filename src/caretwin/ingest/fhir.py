@@ -86,7 +86,7 @@ class FhirReader:
         self.skipped: Counter = Counter()
         self.invalid: list[dict[str, Any]] = []
         self.unmapped: Counter = Counter()
-        self._validators: dict[str, Any] = {}
+        self.labels: dict[str, str] = {}  # file path -> how records and lineage name it
 
     # -- input --------------------------------------------------------------------
     def read_path(self, path: Path) -> None:
@@ -126,6 +126,9 @@ class FhirReader:
             self.resource(doc, file, None, {})
             return
         entries = [e for e in doc.get("entry") or [] if isinstance(e.get("resource"), dict)]
+        if any(e["resource"].get("resourceType") == "Patient" for e in entries):
+            # exporters often name a patient's bundle after the patient: never store that name
+            file = self.labels[str(path)] = str(path.parent / f"patient-bundle-{self.st.pseudonym(path.name)}.json")
         local = {e["fullUrl"]: e["resource"].get("id") for e in entries if e.get("fullUrl")}
         order = sorted(range(len(entries)), key=lambda i: (ORDER.get(entries[i]["resource"].get("resourceType"), 99), i))
         for i in order:

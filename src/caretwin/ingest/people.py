@@ -31,8 +31,9 @@ class Person:
             self.first_seen = when
 
     def covered(self, when: str | None, program: str | None) -> None:
-        if when and program and (self.program is None or when >= self.program[0]):
-            self.program = (when, program)
+        """Record coverage from `when`; the latest wins, and being uninsured (None) counts too."""
+        if when and (self.program is None or when >= self.program[0]):
+            self.program = (when, program or "")
 
 
 @dataclass
@@ -73,7 +74,7 @@ def stage_people(st: Staging, people: dict[str, Person], orgs: dict[str, Org], r
         st.add("members", {
             "member_id": pid, "birth_year": p.birth_year, "sex": p.sex, "race_ethnicity": p.race_ethnicity,
             "language": p.language, "region_id": p.region_id, "enrollment_start": start, "enrollment_end": end,
-            "programs": p.program[1] if p.program else None, "death_date": p.death,
+            "programs": (p.program[1] or None) if p.program else None, "death_date": p.death,
         }, p.file, p.row)
     for oid, o in orgs.items():
         st.add("providers", {

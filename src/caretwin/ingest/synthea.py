@@ -112,8 +112,7 @@ class SyntheaReader:
         programs = {self.maps.program(self.payers.get(r.get(k) or "")) for k in ("PAYER", "SECONDARY_PAYER")} - {None}
         if {"medicaid", "medicare"} <= programs:
             programs = {"dual"}
-        if programs:
-            p.covered(start or "0000", ";".join(sorted(programs)))  # type: ignore[arg-type]
+        p.covered(start or "0000", ";".join(sorted(programs)))  # type: ignore[arg-type]
 
     def _encounter(self, r: dict[str, str], file: str, n: int) -> None:
         raw = r.get("ENCOUNTERCLASS", "")
@@ -151,7 +150,8 @@ class SyntheaReader:
         status = housing_status(r.get("VALUE")) if r.get("CODE") == HOUSING_LOINC else None
         if status:
             self.st.add("housing_events", {
-                "housing_event_id": f"synthea-{r.get('PATIENT')}-{r.get('DATE')}-{HOUSING_LOINC}",
+                # the event key would carry the patient's id: it is pseudonymised like one
+                "housing_event_id": self.st.pseudonym(f"{r.get('PATIENT')}|{r.get('DATE')}|{HOUSING_LOINC}"),
                 "member_id": r.get("PATIENT"), "event_date": _day(r.get("DATE")), "housing_status": status,
             }, file, n)
 
