@@ -33,3 +33,17 @@ def test_settings_docs_are_generated_from_the_code():
 def test_readme_shows_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
+
+
+def test_every_code_map_entry_and_quality_check_kind_is_documented():
+    from caretwin.ingest import maps
+    from caretwin.quality.checks import KINDS
+
+    ingest_doc = (ROOT / "docs" / "ingest.md").read_text()
+    for table in (maps.FHIR_ENCOUNTER_CLASS, maps.ENCOUNTER_TYPE, maps.SYNTHEA_ENCOUNTER_CLASS,
+                  maps.DISCHARGE_DISPOSITION, maps.PAYER_PROGRAM, maps.HSDS_TAXONOMY):
+        for code, value in table.items():
+            assert f"| `{code}` | `{value or '(none)'}` |" in ingest_doc, f"docs/ingest.md lacks {code} -> {value}"
+    quality_doc = (ROOT / "docs" / "quality.md").read_text()
+    for kind, (severity, threshold, _) in KINDS.items():
+        assert f"| `{kind}` | {severity} | {threshold:g}% |" in quality_doc, f"docs/quality.md lacks {kind}"

@@ -22,7 +22,7 @@ region_rows = st.lists(
     min_size=1, max_size=30,
 )
 CORRUPTIONS = {
-    "population": ("-5", "below the minimum"),
+    "population": ("-5", "outside the allowed range"),
     "rurality": ("metro", "not one of"),
     "lat": ("north", "not a valid float"),
     "name": ("", "required value is missing"),
@@ -60,7 +60,12 @@ def test_each_corruption_is_caught_where_it_is(tmp_path_factory, rows, data):
     tmp = tmp_path_factory.mktemp("p")
     with Workspace.create(tmp / "ws") as ws:
         with pytest.raises(ValidationError) as err:
-            ingest(ws, write(tmp / "regions.csv", rows))
+            ingest(ws, write(tmp / "regions.csv", rows), on_error="reject")
         assert [(p.row, p.column) for p in err.value.problems] == [(row + 1, column)]
         assert reason in err.value.problems[0].reason
         assert ws.counts()["regions"] == 0
+        # by default the same row is quarantined, with its reason, and every other row loads
+        report = ingest(ws, tmp / "regions.csv")
+        assert report.quarantined == {"regions": 1} and ws.counts()["regions"] == len(rows) - 1
+        (src_row, reason_text) = ws.con.execute("SELECT source_row, reason FROM _quarantine").fetchone()
+        assert src_row == row + 1 and reason in reason_text

@@ -37,8 +37,6 @@ ENCOUNTER_TYPE = {
     "702927004": "urgent_care",        # Urgent care clinic
     "449411000124106": "snf",          # Admission to skilled nursing facility
     "385763009": "hospice",            # Hospice care
-    "448337001": "observation",        # Telemedicine consultation is ambulatory; observation stays below
-    "183495009": "crisis",             # Non-urgent psychiatric admission
 }
 # Synthea CSV encounters.ENCOUNTERCLASS -> canonical encounter class.
 SYNTHEA_ENCOUNTER_CLASS = {

@@ -68,7 +68,8 @@ def column_rules(t: Table, typed: dict[str, str], missing: dict[str, str], raw: 
         lo, hi = c.bounds
         bounds = [f"{v} {op} {_literal(c, b)}" for b, op in ((lo, "<"), (hi, ">")) if b is not None]
         if bounds:
-            add("range", "plausibility", f"outside [{lo if lo is not None else ''}, {hi if hi is not None else ''}]",
+            add("range", "plausibility", "outside the allowed range "
+                f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]",
                 " OR ".join(bounds))
         if c.pattern:
             add("pattern", "conformance", f"does not match the pattern {c.pattern}",
