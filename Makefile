@@ -20,6 +20,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/fhir_ndjson.py
+	$(BIN)/python benchmarks/quality.py
 
 docs: $(STAMP)
 	$(BIN)/caretwin schema --markdown > docs/data-model.md
