@@ -256,3 +256,20 @@ def test_a_broken_ndjson_line_is_located_and_nothing_is_loaded(tmp_path):
     with pytest.raises(CaretwinError, match=r"Patient\.000\.ndjson: line 2: not valid JSON"):
         ingest(ws, src)
     assert sum(ws.counts().values()) == 0 and ws.loads() == []
+
+
+@needs_data
+def test_strict_mode_validates_each_resource_and_skips_invalid_ones(tmp_path):
+    src = tmp_path / "bulk"
+    src.mkdir()
+    lines = (BULK / "Patient.000.ndjson").read_text().splitlines()
+    bad = json.loads(lines[0])
+    bad["gender"] = ["female"]  # a list where FHIR wants a code
+    (src / "Patient.000.ndjson").write_text("\n".join([json.dumps(bad), *lines[1:]]) + "\n")
+    ws, report = loaded(tmp_path, src, strict=True)
+    assert ws.counts()["members"] == 12
+    (invalid,) = report.details["invalid"]
+    assert invalid["row"] == 1 and invalid["resourceType"] == "Patient" and "gender" in invalid["reason"]
+    # without --strict the adapter maps what it can; the model's checks quarantine the bad value
+    lenient, report = loaded(tmp_path, src, name="lenient")
+    assert lenient.counts()["members"] == 12 and report.quarantined == {"members": 1}
