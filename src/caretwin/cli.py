@@ -233,9 +233,17 @@ def demo(
         ws, report = build_demo(path, members=members, seed=seed, replace=True)
     except (CaretwinError, FileExistsError) as exc:
         _fail(str(exc))
+    from caretwin.quality import render_html, run_quality
+
     with ws:
         _print_status(ws.status().to_dict())
-    typer.echo(f"\ndemo ready in {time.perf_counter() - t0:.1f} s: try `caretwin status {path}`")
+        quality = run_quality(ws)
+    report_path = Path(path) / "quality.html"
+    report_path.write_text(render_html(quality))
+    s = quality.summary()
+    typer.echo(f"\ndata quality: {s['checks']} checks, {s['fail']} failed; report: {report_path}")
+    typer.echo(f"demo ready in {time.perf_counter() - t0:.1f} s: try `caretwin status {path}` or "
+               f"`caretwin lineage {path} member_features`")
 
 
 @app.command()

@@ -32,6 +32,7 @@ CATEGORIES = ("conformance", "completeness", "plausibility")
 SEVERITIES = ("fatal", "convention", "characterisation")
 STATUSES = ("pass", "fail", "not_applicable", "error")
 EXAMPLES = 5
+GAP_MIN_NEIGHBOUR_ROWS = 5  # a Poisson month expecting 5 rows is empty by chance less than 1% of the time
 
 # Severity and default threshold (% of rows) of each kind of check.
 KINDS: dict[str, tuple[str, float, str]] = {
@@ -305,28 +306,30 @@ class _Run:
                      None, join=" JOIN members m USING (member_id)")
 
     def gaps(self) -> None:
+        """A month with no rows where the months around it have enough that a zero is not chance."""
         for t in TABLES:
             if not t.date_column or t.derived:
                 continue
-            r = self.new(f"gap_in_time:{t.name}", t.name, t.date_column, "gap_in_time", "completeness")
-            months = self.con.execute(
-                f"SELECT DISTINCT date_trunc('month', {t.date_column}) AS m FROM {t.name} WHERE {t.date_column} IS NOT NULL "
-                f"ORDER BY m").fetchall()
-            if len(months) < 2:
+            r = self.new(f"gap_in_time:{t.name}", t.name, t.date_column, "gap_in_time", "completeness",
+                         "Calendar months with no rows although the three months on each side average at least "
+                         f"{GAP_MIN_NEIGHBOUR_ROWS} rows.")
+            counts = dict(self.con.execute(
+                f"SELECT year({t.date_column}) * 12 + month({t.date_column}) - 1, count(*) FROM {t.name} "
+                f"WHERE {t.date_column} IS NOT NULL GROUP BY 1").fetchall())
+            if len(counts) < 2:
                 r.status = "not_applicable"
                 continue
-            have = {m[0] for m in months}
-            first, last = months[0][0], months[-1][0]
-            span = (last.year - first.year) * 12 + last.month - first.month + 1
+            first, last = min(counts), max(counts)
+            series = [counts.get(m, 0) for m in range(first, last + 1)]
             missing = []
-            y, mo = first.year, first.month
-            for _ in range(span):
-                if not any(h.year == y and h.month == mo for h in have):
-                    missing.append(f"{y}-{mo:02d}")
-                y, mo = (y + 1, 1) if mo == 12 else (y, mo + 1)
-            r.violating, r.denominator = len(missing), span
+            for i, n in enumerate(series):
+                around = series[max(0, i - 3):i] + series[i + 1:i + 4]
+                if n == 0 and sum(around) / len(around) >= GAP_MIN_NEIGHBOUR_ROWS:
+                    missing.append(f"{(first + i) // 12}-{(first + i) % 12 + 1:02d}")
+            r.violating, r.denominator = len(missing), len(series)
             r.examples = [{"month": m} for m in missing[:EXAMPLES]]
-            r.detail = {"first_month": str(first)[:7], "last_month": str(last)[:7], "months_without_rows": len(missing)}
+            r.detail = {"first_month": f"{first // 12}-{first % 12 + 1:02d}", "last_month": f"{last // 12}-{last % 12 + 1:02d}",
+                        "months_without_rows": sum(1 for n in series if n == 0), "gaps": len(missing)}
             r.finish()
 
     def history(self) -> None:
