@@ -154,6 +154,7 @@ class _Loader:
         con.execute("CREATE OR REPLACE TEMP TABLE _fix (tbl VARCHAR, _row BIGINT, column_name VARCHAR, rule VARCHAR, "
                     "before VARCHAR, after VARCHAR)")
         con.execute("CREATE OR REPLACE TEMP TABLE _malformed (tbl VARCHAR, line BIGINT, message VARCHAR, raw VARCHAR)")
+        con.execute("CREATE OR REPLACE TEMP TABLE _pseudo (raw VARCHAR, p VARCHAR)")
 
     def add(self, problem: Problem) -> None:
         if len(self.problems) < self.limit:
@@ -233,18 +234,15 @@ class _Loader:
             exprs.append(f"{cleaned} AS {c.name}")
             if rule:
                 before = "NULL" if c.pseudonymised else base
-                fixes.append(f"SELECT '{t.name}', _row, '{c.name}', '{rule}', {before}, {c.name} FROM _c "
+                fixes.append(f"SELECT '{t.name}', _row, '{c.name}', '{rule}', {before}, {c.name} FROM _clean_{t.name} "
                              f"WHERE {c.name} IS DISTINCT FROM _b_{c.name}")
                 exprs.append(f"{base} AS _b_{c.name}")
         source_row = "_source_row" if "_source_row" in types else "rowid + 1"
         source_file = "_source_file" if "_source_file" in types else _quote(str(f.path))
-        self.con.execute(f"CREATE TEMP TABLE _c AS SELECT rowid AS _row, {source_row} AS _src, {source_file} AS _file, "
-                         f"{', '.join(exprs)} FROM {f.staging}")
+        self.con.execute(f"CREATE TEMP TABLE _clean_{t.name} AS SELECT rowid AS _row, {source_row} AS _src, "
+                         f"{source_file} AS _file, {', '.join(exprs)} FROM {f.staging}")
         for sql in fixes:
             self.con.execute(f"INSERT INTO _fix {sql}")
-        keep = ", ".join(c for c in ["_row", "_src", "_file", *(c.name for c in t.columns if c.name in present)])
-        self.con.execute(f"CREATE TEMP TABLE _clean_{t.name} AS SELECT {keep} FROM _c")
-        self.con.execute("DROP TABLE _c")
 
     # -- checks -------------------------------------------------------------------
     def typed_expr(self, col: Column, source_type: str | None) -> str:
@@ -309,9 +307,12 @@ class _Loader:
         rule = f"unique:{t.name}"
         self.rules[rule] = Rule(rule, t.name, ",".join(t.primary_key), "unique", "conformance",
                                 "duplicate key", "", "NULL")
+        keys = ", ".join(f"{typed[k]} AS _k{i}" for i, k in enumerate(t.primary_key))
+        match = " AND ".join(f"{typed[k]} IS NOT DISTINCT FROM d._k{i}" for i, k in enumerate(t.primary_key))
         groups = self.con.execute(
+            f"WITH d AS (SELECT {keys} FROM _clean_{t.name} GROUP BY ALL HAVING count(*) > 1) "
             f"SELECT list(_row ORDER BY _row), list(_src ORDER BY _row), count(DISTINCT ({', '.join(cols)})), min(_file) "
-            f"FROM _clean_{t.name} GROUP BY {key} HAVING count(*) > 1 ORDER BY min(_row)"
+            f"FROM _clean_{t.name} JOIN d ON {match} GROUP BY {key} ORDER BY min(_row)"
         ).fetchall()
         for rows, srcs, variants, file in groups:
             if variants == 1:  # identical copies: keep the first
@@ -330,13 +331,20 @@ class _Loader:
         """Build `_new_<table>`: typed, pseudonymised rows exactly as they will be stored, less the bad ones."""
         t = f.table
         types = self._types(t)
-        exprs = []
+        exprs, joins = [], []
         for c in t.columns:
             v = self.typed_expr(c, types.get(c.name))
-            exprs.append(f"{self.pseudo(v)} AS {c.name}" if c.pseudonymised and c.name in types else f"{v} AS {c.name}")
+            if c.pseudonymised and c.name in types and not self.pseudonymised:
+                # hash each distinct identifier once: a member has many visits
+                self.con.execute(f"INSERT INTO _pseudo SELECT DISTINCT v, pseudonymise(v) FROM (SELECT {v} AS v FROM "
+                                 f"_clean_{t.name}) WHERE v IS NOT NULL AND v NOT IN (SELECT raw FROM _pseudo)")
+                joins.append(f"LEFT JOIN _pseudo _p_{c.name} ON _p_{c.name}.raw = {v}")
+                exprs.append(f"_p_{c.name}.p AS {c.name}")
+            else:
+                exprs.append(f"{v} AS {c.name}")
         self.con.execute(
             f"CREATE TEMP TABLE _new_{t.name} AS SELECT _row, _src, _file, {', '.join(exprs)} FROM _clean_{t.name} "
-            f"WHERE _row NOT IN (SELECT _row FROM _bad WHERE tbl = '{t.name}') "
+            f"{' '.join(joins)} WHERE _row NOT IN (SELECT _row FROM _bad WHERE tbl = '{t.name}') "
             f"AND _row NOT IN (SELECT _row FROM _fix WHERE tbl = '{t.name}' AND rule = 'exact_duplicate')"
         )
 
@@ -422,7 +430,7 @@ class _Loader:
             for prefix in ("_clean_", "_new_", "_parents_"):
                 self.con.execute(f"DROP TABLE IF EXISTS {prefix}{f.table.name}")
             self.con.execute(f"DROP TABLE IF EXISTS {f.staging}")
-        for name in ("_bad", "_fix", "_malformed"):
+        for name in ("_bad", "_fix", "_malformed", "_pseudo"):
             self.con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
