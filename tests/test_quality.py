@@ -154,3 +154,15 @@ def test_a_month_missing_from_a_busy_table_is_a_gap_but_a_quiet_month_is_not(wor
     workspace.con.execute("DELETE FROM visits WHERE date_trunc('month', scheduled_date) = ?", [month])
     gap = {r.check: r for r in run_quality(workspace).results}["gap_in_time:visits"]
     assert gap.status == "fail" and gap.examples == [{"month": str(month)[:7]}]
+
+
+def test_a_provider_feed_that_stops_for_a_month_is_a_gap_for_that_provider(workspace, extract_csv):
+    ingest(workspace, extract_csv)
+    provider, month = workspace.con.execute("""
+        SELECT provider_id, date_trunc('month', scheduled_date) AS m FROM visits GROUP BY ALL
+        HAVING m > (SELECT min(scheduled_date) + 40 FROM visits) AND m < (SELECT max(scheduled_date) - 70 FROM visits)
+        ORDER BY count(*) DESC LIMIT 1""").fetchone()
+    workspace.con.execute("DELETE FROM visits WHERE provider_id = ? AND date_trunc('month', scheduled_date) = ?",
+                          [provider, month])
+    gap = {r.check: r for r in run_quality(workspace).results}["gap_in_time:visits.by_provider_id"]
+    assert {"provider_id": provider, "month": str(month)[:7]} in gap.examples

@@ -42,7 +42,10 @@ def _print_status(status: dict) -> None:
     for ld in loads:
         new = sum(ld["inserted"].values())
         rep = sum(ld["replaced"].values())
-        typer.echo(f"  #{ld['load_id']}  {ld['finished_at']}  {ld['format']}  {ld['source']}  (+{new:,} new, {rep:,} replaced)")
+        held = sum((ld["details"].get("quarantined") or {}).values())
+        fixed = sum((ld["details"].get("repaired") or {}).values())
+        typer.echo(f"  #{ld['load_id']}  {ld['finished_at']}  {ld['format']}  {ld['source']}  (+{new:,} new, {rep:,} replaced"
+                   + (f", {held:,} quarantined" if held else "") + (f", {fixed:,} repaired" if fixed else "") + ")")
 
 
 @app.command()

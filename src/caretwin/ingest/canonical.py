@@ -511,7 +511,8 @@ def ingest_canonical(
                 "INSERT INTO _loads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [load_id, started_at, _utcnow(), str(src.absolute()) if inputs is None else str(source_label(inputs)),
                  format, json.dumps(file_rows), json.dumps(inserted), json.dumps(replaced), SCHEMA_VERSION, __version__,
-                 json.dumps(details or {})],
+                 json.dumps({**(details or {}), "quarantined": {k: v for k, v in quarantined.items() if v},
+                             "repaired": {k: v for k, v in repaired.items() if v}})],
             )
     finally:
         loader.drop(files)

@@ -306,31 +306,42 @@ class _Run:
                      None, join=" JOIN members m USING (member_id)")
 
     def gaps(self) -> None:
-        """A month with no rows where the months around it have enough that a zero is not chance."""
+        """A month with no rows where the months around it have enough that a zero is not chance.
+
+        Checked for each table as a whole and, where rows name a provider, for each provider's
+        feed (an EVV or staffing feed that stops while the provider is still open).
+        """
         for t in TABLES:
             if not t.date_column or t.derived:
                 continue
-            r = self.new(f"gap_in_time:{t.name}", t.name, t.date_column, "gap_in_time", "completeness",
-                         "Calendar months with no rows although the three months on each side average at least "
-                         f"{GAP_MIN_NEIGHBOUR_ROWS} rows.")
-            counts = dict(self.con.execute(
-                f"SELECT year({t.date_column}) * 12 + month({t.date_column}) - 1, count(*) FROM {t.name} "
-                f"WHERE {t.date_column} IS NOT NULL GROUP BY 1").fetchall())
-            if len(counts) < 2:
-                r.status = "not_applicable"
-                continue
-            first, last = min(counts), max(counts)
-            series = [counts.get(m, 0) for m in range(first, last + 1)]
-            missing = []
-            for i, n in enumerate(series):
-                around = series[max(0, i - 3):i] + series[i + 1:i + 4]
-                if n == 0 and sum(around) / len(around) >= GAP_MIN_NEIGHBOUR_ROWS:
-                    missing.append(f"{(first + i) // 12}-{(first + i) % 12 + 1:02d}")
-            r.violating, r.denominator = len(missing), len(series)
-            r.examples = [{"month": m} for m in missing[:EXAMPLES]]
-            r.detail = {"first_month": f"{first // 12}-{first % 12 + 1:02d}", "last_month": f"{last // 12}-{last % 12 + 1:02d}",
-                        "months_without_rows": sum(1 for n in series if n == 0), "gaps": len(missing)}
-            r.finish()
+            self._gap(t, None)
+            if "provider_id" in t.column_names and t.name != "providers":
+                self._gap(t, "provider_id")
+
+    def _gap(self, t: Table, by: str | None) -> None:
+        name = f"gap_in_time:{t.name}" + (f".by_{by}" if by else "")
+        who = f" for one {by.removesuffix('_id')}" if by else ""
+        r = self.new(name, t.name, t.date_column, "gap_in_time", "completeness",
+                     f"Calendar months with no rows{who} although the three months on each side average at least "
+                     f"{GAP_MIN_NEIGHBOUR_ROWS} rows.")
+        d, part = t.date_column, by or "0"
+        window = "PARTITION BY g ORDER BY mo ROWS BETWEEN 3 PRECEDING AND 3 FOLLOWING"
+        months, gaps, examples = self.con.execute(f"""
+            WITH m AS (SELECT {part} AS g, year({d}) * 12 + month({d}) - 1 AS mo, count(*) AS n FROM {t.name}
+                       WHERE {d} IS NOT NULL {f'AND {by} IS NOT NULL' if by else ''} GROUP BY ALL),
+                 grid AS (SELECT g, unnest(range(min(mo), max(mo) + 1)) AS mo FROM m GROUP BY g),
+                 f AS (SELECT g, mo, coalesce(n, 0) AS n FROM grid LEFT JOIN m USING (g, mo)),
+                 w AS (SELECT *, (sum(n) OVER ({window}) - n) / greatest(count(*) OVER ({window}) - 1, 1) AS around FROM f)
+            SELECT count(*), count(*) FILTER (WHERE n = 0 AND around >= {GAP_MIN_NEIGHBOUR_ROWS}),
+                   list({{'g': g, 'mo': mo}} ORDER BY g, mo) FILTER (WHERE n = 0 AND around >= {GAP_MIN_NEIGHBOUR_ROWS})
+            FROM w""").fetchone()
+        if not months or months < 2:
+            r.status = "not_applicable"
+            return
+        r.violating, r.denominator = int(gaps), int(months)
+        r.examples = [{**({by: e["g"]} if by else {}), "month": f"{e['mo'] // 12}-{e['mo'] % 12 + 1:02d}"}
+                      for e in (examples or [])[:EXAMPLES]]
+        r.finish()
 
     def history(self) -> None:
         months = self.t.min_history_months
