@@ -273,3 +273,25 @@ def test_strict_mode_validates_each_resource_and_skips_invalid_ones(tmp_path):
     # without --strict the adapter maps what it can; the model's checks quarantine the bad value
     lenient, report = loaded(tmp_path, src, name="lenient")
     assert lenient.counts()["members"] == 12 and report.quarantined == {"members": 1}
+
+
+def test_a_transaction_bundle_without_ids_uses_full_urls_and_reports_resources_it_cannot_use(tmp_path):
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": [
+        {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient", "gender": "male", "birthDate": "1960-04-02",
+                                                 "address": [{"postalCode": "93291"}]}},
+        {"fullUrl": "urn:uuid:e1", "resource": {"resourceType": "Encounter", "status": "finished",
+                                                 "class": {"code": "EMER"}, "subject": {"reference": "urn:uuid:p1"},
+                                                 "period": {"start": "2024-03-01T10:00:00Z", "end": "2024-03-01T14:00:00Z"},
+                                                 "hospitalization": {"dischargeDisposition": {"coding": [{"code": "01"}]}}}},
+        {"resource": {"resourceType": "Condition", "code": {"coding": [{"code": "X"}]}}},
+        {"resource": {"resourceType": "Medication"}},
+    ]}
+    f = tmp_path / "bundle.json"
+    f.write_text(json.dumps(bundle))
+    ws, report = loaded(tmp_path, f)
+    row = ws.con.execute("SELECT encounter_class, admit_date::VARCHAR, discharge_disposition FROM encounters").fetchone()
+    assert row == ("emergency", "2024-03-01", "home")
+    assert ws.con.execute("SELECT region_id, birth_year FROM members").fetchone() == ("zip3-932", 1960)
+    assert report.details["invalid"] == [{"file": str(f.parent / f"patient-bundle-{pseudonymise('bundle.json', ws.key())}.json"),
+                                          "row": 3, "resourceType": "Condition", "reason": "no id"}]
+    assert report.details["resources_skipped"] == {"Medication": 1}

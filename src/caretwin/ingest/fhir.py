@@ -129,6 +129,9 @@ class FhirReader:
         if any(e["resource"].get("resourceType") == "Patient" for e in entries):
             # exporters often name a patient's bundle after the patient: never store that name
             file = self.labels[str(path)] = str(path.parent / f"patient-bundle-{self.st.pseudonym(path.name)}.json")
+        for e in entries:  # transaction bundles may leave ids to the server: the fullUrl names the resource
+            if not e["resource"].get("id") and str(e.get("fullUrl", "")).startswith("urn:uuid:"):
+                e["resource"]["id"] = e["fullUrl"][9:]
         local = {e["fullUrl"]: e["resource"].get("id") for e in entries if e.get("fullUrl")}
         order = sorted(range(len(entries)), key=lambda i: (ORDER.get(entries[i]["resource"].get("resourceType"), 99), i))
         for i in order:
@@ -169,6 +172,9 @@ class FhirReader:
             self.skipped[rt] += 1
             return
         if self.strict and not self._valid(res, file, row):
+            return
+        if not res.get("id"):
+            self.invalid.append({"file": file, "row": row, "resourceType": rt, "reason": "no id"})
             return
         self.read[rt] += 1
         getattr(self, f"_{rt.lower()}")(res, file, row, local)
