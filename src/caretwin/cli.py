@@ -132,7 +132,7 @@ def quality(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON (schema caretwin.quality/1).")] = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="Write the report as one self-contained HTML page.")] = None,
     fail_on: Annotated[str | None, typer.Option("--fail-on", help="Exit with status 1 when a check of this severity (fatal or convention) fails.")] = None,
-    thresholds: Annotated[Path | None, typer.Option("--thresholds", help="TOML file of per-check thresholds, each with a note.")] = None,
+    thresholds: Annotated[Path | None, typer.Option("--thresholds", help="TOML file of per-check thresholds, each with a note (default: WORKSPACE/quality.toml if present).")] = None,
     reference: Annotated[Path | None, typer.Option("--reference", help="Census table (CSV: dimension, group, share) for representation checks.")] = None,
 ) -> None:
     """Check the workspace's data: completeness, conformance, plausibility, representation."""
@@ -142,8 +142,9 @@ def quality(
     if fail_on not in (None, "fatal", "convention"):
         _fail(f"--fail-on must be fatal or convention, not {fail_on!r}")
     try:
-        th = Thresholds.load(thresholds, reference)
         with Workspace.open(workspace) as ws:
+            own = ws.path / "quality.toml"  # a workspace may keep its thresholds beside its data
+            th = Thresholds.load(thresholds or (own if own.is_file() else None), reference)
             report = run_quality(ws, thresholds=th)
     except CaretwinError as exc:
         _fail(str(exc))
