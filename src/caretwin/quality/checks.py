@@ -215,7 +215,7 @@ class _Run:
             ref_table, ref_col = c.references.split(".")  # type: ignore[union-attr]
             where = f"{c.name} IS NOT NULL AND {c.name} NOT IN (SELECT {ref_col} FROM {ref_table})"
             r = self.new(f"foreign_key:{t.name}.{c.name}", t.name, c.name, "foreign_key", "conformance",
-                         f"{c.name} refers to a row of {ref_table}.")
+                         f"{c.name} refers to no row of {ref_table}.")
             found = self.con.execute(f"SELECT count(*) FROM {t.name} WHERE {where}").fetchone()[0]
             self._fold(r, int(found), n + quarantined, f"SELECT * FROM {t.name} WHERE {where}", t)
             cascade = self.new(f"foreign_key_cascade:{t.name}.{c.name}", t.name, c.name, "foreign_key_cascade", "conformance")

@@ -15,7 +15,7 @@ th{background:#f0f0f0} td.n{text-align:right;font-variant-numeric:tabular-nums}
 .fail{background:#fde2e1} .pass{background:#e3f4e1} .na{color:#555}
 .verdict{font-size:1.15rem;padding:.75rem 1rem;border-left:6px solid #b3261e;background:#fff4f3}
 .verdict.ok{border-color:#2e7d32;background:#f1f8f1}
-code{font-size:.85em} details{margin:.5rem 0} .muted{color:#555;font-size:.9rem}
+code{font-size:.85em;overflow-wrap:anywhere} td:last-child{max-width:18rem} details{margin:.5rem 0} .muted{color:#555;font-size:.9rem}
 """
 
 
@@ -48,6 +48,9 @@ _HEAD = ("<tr><th>Check</th><th>Category / context</th><th>Severity</th><th>Stat
 
 def render_html(report: QualityReport) -> str:
     summary = report.summary()
+    repaired = [r for r in report.results if r.repaired]
+    fixes = "".join(f"<tr><td>{escape(r.description)}<br><code>{escape(r.check)}</code></td><td class=n>{r.repaired:,}</td></tr>"
+                    for r in repaired)
     text, ok = _verdict(report)
     grid = ["<tr><th>Category</th>" + "".join(f"<th>{s}</th>" for s in SEVERITIES) + "</tr>"]
     for c in CATEGORIES:
@@ -78,6 +81,9 @@ problems are worth fixing; <b>characterisation</b> describes the data.</p>
 <p>{summary['pass']} passed, {summary['fail']} failed, {summary['not_applicable']} not applicable, {summary['error']} could not run.</p>
 <h2>What failed</h2>
 {('<table>' + _HEAD + failed_rows + '</table>') if failed_rows else '<p>Nothing failed.</p>'}
+<h2>What the loads repaired</h2>
+{('<p>Values changed under a documented cleansing rule (see docs/ingest.md); the source should still be fixed.</p>'
+  '<table><tr><th>Check</th><th>Rows repaired</th></tr>' + fixes + '</table>') if fixes else '<p>Nothing needed repair.</p>'}
 <h2>Who is in the data</h2>
 {('<table><tr><th>Dimension</th><th>Group</th><th>Members</th><th>Share</th><th>Reference</th><th>Ratio</th></tr>' + rep_rows + '</table>')
  if rep_rows else '<p>No reference distribution (region populations or a census table) was available.</p>'}
