@@ -295,3 +295,26 @@ def test_a_transaction_bundle_without_ids_uses_full_urls_and_reports_resources_i
     assert report.details["invalid"] == [{"file": str(f.parent / f"patient-bundle-{pseudonymise('bundle.json', ws.key())}.json"),
                                           "row": 3, "resourceType": "Condition", "reason": "no id"}]
     assert report.details["resources_skipped"] == {"Medication": 1}
+
+
+def test_searchset_bundles_resolve_relative_and_absolute_references(tmp_path):
+    base = "https://ehr.example.org/fhir"
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"fullUrl": f"{base}/Organization/o1", "resource": {"resourceType": "Organization", "id": "o1", "name": "General",
+                                                            "address": [{"postalCode": "62701"}]}},
+        {"fullUrl": f"{base}/Patient/p1", "resource": {"resourceType": "Patient", "id": "p1", "gender": "female",
+                                                       "birthDate": "1940"}},
+        {"resource": {"resourceType": "Encounter", "id": "e1", "status": "in-progress", "class": {"code": "IMP"},
+                      "subject": {"reference": "Patient/p1"}, "serviceProvider": {"reference": f"{base}/Organization/o1/_history/3"},
+                      "period": {"start": "2024-05-02"}}},
+        {"resource": {"resourceType": "Encounter", "id": "e2", "status": "finished", "class": {"code": "EMER"},
+                      "subject": {"reference": f"{base}/Patient/p1"}, "period": {"start": "2024-04-30", "end": "2024-04-30"}}},
+        {"search": {"mode": "outcome"}, "resource": {"resourceType": "OperationOutcome", "id": "x"}},
+    ]}
+    f = tmp_path / "search.json"
+    f.write_text(json.dumps(bundle))
+    ws, report = loaded(tmp_path, f)
+    rows = ws.con.execute("SELECT encounter_class, facility_id, discharge_date FROM encounters ORDER BY admit_date").fetchall()
+    assert rows == [("emergency", None, __import__("datetime").date(2024, 4, 30)), ("inpatient", "o1", None)]
+    assert ws.con.execute("SELECT service_line FROM providers").fetchone() == ("hospital",)
+    assert report.details["resources_skipped"] == {"OperationOutcome": 1}
