@@ -165,6 +165,11 @@ class _Loader:
     def pseudo(self, expr: str) -> str:
         return expr if self.pseudonymised else f"pseudonymise({expr})"
 
+    def stored(self, col: Column, source_type: str) -> str:
+        """SQL for the value as the workspace stores it: typed, and pseudonymised for person identifiers."""
+        v = self.typed_expr(col, source_type)
+        return self.pseudo(v) if col.pseudonymised else v
+
     # -- staging ------------------------------------------------------------------
     def stage(self, f: SourceFile) -> list[str]:
         """Copy the file into a temporary table; returns the columns it has."""
@@ -382,8 +387,7 @@ class _Loader:
         """`_parents_<table>`: keys of this table's quarantined rows, as children would refer to them."""
         types = self._types(t)
         keys = [k for k in t.primary_key if k in types]
-        exprs = [f"{self.pseudo(self.typed_expr(t.column(k), types[k])) if t.column(k).pseudonymised else self.typed_expr(t.column(k), types[k])} AS {k}"
-                 for k in keys]
+        exprs = [f"{self.stored(t.column(k), types[k])} AS {k}" for k in keys]
         self.con.execute(f"CREATE TEMP TABLE _parents_{t.name} AS SELECT {', '.join(exprs)} FROM _clean_{t.name} "
                          f"WHERE _row IN (SELECT _row FROM _bad WHERE tbl = '{t.name}')")
 
@@ -418,7 +422,7 @@ class _Loader:
         t = f.table
         types = self._types(t)
         key = ", ".join(
-            f"{_quote(k)}: {self.pseudo(self.typed_expr(t.column(k), types[k])) if t.column(k).pseudonymised else self.typed_expr(t.column(k), types[k])}"
+            f"{_quote(k)}: {self.stored(t.column(k), types[k])}"
             for k in t.primary_key)
         n = self.con.execute(
             f"INSERT INTO _repairs SELECT ?, ?, c._src, to_json({{{key}}}), x.column_name, x.rule, x.before, x.after "

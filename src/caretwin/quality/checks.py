@@ -221,6 +221,15 @@ class _Run:
             cascade = self.new(f"foreign_key_cascade:{t.name}.{c.name}", t.name, c.name, "foreign_key_cascade", "conformance")
             self._fold(cascade, 0, n + quarantined, None, t)
 
+    def _flagged(self, res: CheckResult, t: Table, key_sql: str, from_where: str) -> None:
+        """Add the keys of flagged workspace rows to `res`: a few as examples, all when keys were asked for."""
+        limit = "" if self.keys else f" LIMIT {EXAMPLES}"
+        rows = self.con.execute(f"SELECT {key_sql} {from_where}{limit}").fetchall()
+        keys = [json.dumps(dict(zip(t.primary_key, map(_plain, r))), sort_keys=True) for r in rows]
+        res.examples = ([{"key": json.loads(k), "where": "workspace"} for k in keys[:EXAMPLES]] + res.examples)[:EXAMPLES]
+        if self.keys:
+            res.keys += keys
+
     def _rule(self, t: Table, r: Rule, found: int, denominator: int) -> None:
         res = self.new(r.name, t.name, r.column, r.kind, r.category, f"{r.column or 'row'}: {r.message}.")
         repair_rule = {"value_set": "value_set_spelling", "pattern": "icd10_dot"}.get(r.kind)
@@ -237,13 +246,7 @@ class _Run:
         res.denominator = denominator
         res.examples = (q["examples"] + fix["examples"])[:EXAMPLES]
         if found and rows_sql:
-            key = ", ".join(t.primary_key)
-            limit = "" if self.keys else f" LIMIT {EXAMPLES}"
-            rows = self.con.execute(f"SELECT {key} FROM ({rows_sql}){limit}").fetchall()
-            keys = [json.dumps(dict(zip(t.primary_key, map(_plain, r))), sort_keys=True) for r in rows]
-            res.examples = ([{"key": json.loads(k), "where": "workspace"} for k in keys[:EXAMPLES]] + res.examples)[:EXAMPLES]
-            if self.keys:
-                res.keys += keys
+            self._flagged(res, t, ", ".join(t.primary_key), f"FROM ({rows_sql})")
         if self.keys:
             res.keys += q["keys"] + fix["keys"]
         if res.repaired:
@@ -281,13 +284,7 @@ class _Run:
             f"SELECT count(*) FILTER (WHERE {violated}), count(*) FILTER (WHERE {denominator_where or 'TRUE'}) {base}").fetchone()
         r.violating, r.denominator = int(found), int(denom)
         if found:
-            key = ", ".join(f"{'x.' if join else ''}{k}" for k in t.primary_key)
-            limit = "" if self.keys else f" LIMIT {EXAMPLES}"
-            rows = self.con.execute(f"SELECT {key} {base} WHERE {violated}{limit}").fetchall()
-            keys = [json.dumps(dict(zip(t.primary_key, map(_plain, row))), sort_keys=True) for row in rows]
-            r.examples = [{"key": json.loads(k), "where": "workspace"} for k in keys[:EXAMPLES]]
-            if self.keys:
-                r.keys = keys
+            self._flagged(r, t, ", ".join(f"{'x.' if join else ''}{k}" for k in t.primary_key), f"{base} WHERE {violated}")
         if not denom:
             r.status = "not_applicable"
         r.finish()
