@@ -22,6 +22,8 @@ CHUNK_ROWS = 50_000
 
 
 class Staging:
+    """Canonical rows from one adapter run, buffered per table and written to Parquet in chunks."""
+
     def __init__(self, folder: Path, key: bytes, *, merge: dict[str, str] | None = None):
         self.folder = folder
         self.key = key
