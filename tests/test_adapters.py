@@ -309,6 +309,8 @@ def test_searchset_bundles_resolve_relative_and_absolute_references(tmp_path):
                       "period": {"start": "2024-05-02"}}},
         {"resource": {"resourceType": "Encounter", "id": "e2", "status": "finished", "class": {"code": "EMER"},
                       "subject": {"reference": f"{base}/Patient/p1"}, "period": {"start": "2024-04-30", "end": "2024-04-30"}}},
+        {"resource": {"resourceType": "Encounter", "id": "e3", "status": "cancelled", "class": {"code": "AMB"},
+                      "subject": {"reference": "Patient/p1"}, "period": {"start": "2024-06-01"}}},
         {"search": {"mode": "outcome"}, "resource": {"resourceType": "OperationOutcome", "id": "x"}},
     ]}
     f = tmp_path / "search.json"
@@ -318,3 +320,14 @@ def test_searchset_bundles_resolve_relative_and_absolute_references(tmp_path):
     assert rows == [("emergency", None, __import__("datetime").date(2024, 4, 30)), ("inpatient", "o1", None)]
     assert ws.con.execute("SELECT service_line FROM providers").fetchone() == ("hospital",)
     assert report.details["resources_skipped"] == {"OperationOutcome": 1}
+    assert report.details["not_mapped"] == {"Encounter.status cancelled": 1}  # a cancelled visit is no episode
+
+
+def test_an_hsds_row_without_its_id_is_refused_with_file_and_row(tmp_path):
+    folder = _hsds3(tmp_path / "hsds3", as_json=False)
+    text = (folder / "service.csv").read_text().replace("s3,o2", ",o2")
+    (folder / "service.csv").write_text(text)
+    ws = Workspace.create(tmp_path / "ws")
+    with pytest.raises(CaretwinError, match=r"service\.csv: row 3: id is empty"):
+        ingest(ws, folder)
+    assert ws.loads() == []

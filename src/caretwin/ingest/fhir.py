@@ -287,6 +287,10 @@ class FhirReader:
         p = self._person(pid)
         if p:
             p.seen(day(period.get("start")))
+        status = r.get("status")
+        if status in ("planned", "cancelled", "entered-in-error"):  # not episodes of care
+            self.unmapped[f"Encounter.status {status}"] += 1
+            return
         if cls is None:
             self.unmapped[f"Encounter.class {cls_code}"] += 1
             return
@@ -306,7 +310,7 @@ class FhirReader:
             for c in reason.get("coding") or []:
                 if ICD10.get(c.get("system", "")) == "icd10cm":
                     dx = c.get("code")
-        finished = r.get("status") in (None, "finished", "cancelled", "entered-in-error")
+        finished = status in (None, "finished")
         self.st.add("encounters", {
             "encounter_id": r["id"], "member_id": pid, "facility_id": facility, "encounter_class": cls,
             "admit_date": day(period.get("start")), "discharge_date": day(period.get("end")) if finished else None,

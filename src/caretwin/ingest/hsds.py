@@ -33,6 +33,11 @@ TABLES = {
     "taxonomy": ("taxonomy_term", "taxonomy"),
     "attribute": ("attribute", "attributes"),
 }
+# Columns the adapter cannot do without, per table.
+NEEDS = {
+    "organization": ("id",), "service": ("id",), "location": ("id",), "service_at_location": ("id", "service_id", "location_id"),
+    "service_taxonomy": ("service_id", "taxonomy_id"), "taxonomy": ("id",), "attribute": ("link_id",), "address": ("location_id",),
+}
 STATUS = {"active": "active", "inactive": "closed", "defunct": "closed", "temporarily closed": "suspended"}
 
 
@@ -79,7 +84,12 @@ class HsdsDirectory:
 
     def rows(self, name: str) -> list[tuple[int, dict[str, Any]]]:
         if name not in self._cache:
-            self._cache[name] = self._read(name)
+            rows = self._read(name)
+            for n, row in rows:
+                missing = [c for c in NEEDS.get(name, ()) if row.get(c) in (None, "")]
+                if missing:
+                    raise CaretwinError(f"{self.paths[name]}: row {n}: {', '.join(missing)} is empty or missing")
+            self._cache[name] = rows
         return self._cache[name]
 
     def _read(self, name: str) -> list[tuple[int, dict[str, Any]]]:
