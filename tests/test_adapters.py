@@ -331,3 +331,15 @@ def test_an_hsds_row_without_its_id_is_refused_with_file_and_row(tmp_path):
     with pytest.raises(CaretwinError, match=r"service\.csv: row 3: id is empty"):
         ingest(ws, folder)
     assert ws.loads() == []
+
+
+@needs_data
+def test_a_synthea_file_without_a_needed_column_is_refused_by_name(tmp_path):
+    src = Path(shutil.copytree(CA / "csv", tmp_path / "csv"))
+    lines = (src / "encounters.csv").read_text().splitlines()
+    lines[0] = lines[0].replace("ENCOUNTERCLASS", "CLASS")
+    (src / "encounters.csv").write_text("\n".join(lines) + "\n")
+    ws = Workspace.create(tmp_path / "ws")
+    with pytest.raises(CaretwinError, match=r"encounters\.csv: the header lacks ENCOUNTERCLASS"):
+        ingest(ws, src)
+    assert ws.loads() == []

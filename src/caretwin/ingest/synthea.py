@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from caretwin.errors import CaretwinError
 from caretwin.ingest.fhir import HOUSING_LOINC, housing_status
 from caretwin.ingest.maps import CodeMaps
 from caretwin.ingest.people import Org, Person, stage_people
@@ -28,9 +29,22 @@ def is_synthea(source: Path) -> bool:
     return source.is_dir() and (source / "patients.csv").is_file() and (source / "encounters.csv").is_file()
 
 
+# Columns the adapter needs in each file.
+NEEDS = {
+    "patients": ("Id", "BIRTHDATE", "GENDER"), "encounters": ("Id", "START", "PATIENT", "ENCOUNTERCLASS"),
+    "conditions": ("START", "PATIENT", "CODE"), "observations": ("DATE", "PATIENT", "CODE", "VALUE"),
+    "organizations": ("Id",), "payers": ("Id", "NAME"), "payer_transitions": ("PATIENT", "PAYER"),
+    "procedures": ("START", "PATIENT"),
+}
+
+
 def _rows(path: Path) -> Any:
     with path.open(newline="", encoding="utf-8-sig") as fh:
-        yield from enumerate(csv.DictReader(fh), start=1)
+        reader = csv.DictReader(fh)
+        missing = [c for c in NEEDS.get(path.stem, ()) if c not in (reader.fieldnames or [])]
+        if missing:
+            raise CaretwinError(f"{path}: the header lacks {', '.join(missing)}")
+        yield from enumerate(reader, start=1)
 
 
 def _day(value: str | None) -> str | None:
