@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 from caretwin.ingest import LoadReport, ingest
@@ -20,8 +19,8 @@ def build_demo(path: str | Path, *, members: int = 5000, regions: int = 6, month
         if not (target / CONFIG_FILE).exists():
             raise FileExistsError(f"{target}: exists and is not a caretwin workspace; not replacing it")
         shutil.rmtree(target)
-    with tempfile.TemporaryDirectory(prefix="caretwin-demo-") as tmp:
-        extract = write_extract(CountyParams(members=members, regions=regions, months=months, seed=seed), Path(tmp) / "extract")
-        ws = Workspace.create(target, name="demo county")
-        report = ingest(ws, extract.path)
+    ws = Workspace.create(target, name="demo county")
+    # the extract stays inside the demo workspace, so its load history points at files that exist
+    extract = write_extract(CountyParams(members=members, regions=regions, months=months, seed=seed), ws.path / "extract")
+    report = ingest(ws, extract.path)
     return ws, report
