@@ -69,3 +69,16 @@ def test_settings_come_from_the_workspace_config_and_environment(tmp_path, monke
     assert Workspace.open(tmp_path / "w").settings["error_limit"] == 7
     monkeypatch.setenv("CARETWIN_ERROR_LIMIT", "3")
     assert Workspace.open(tmp_path / "w").settings["error_limit"] == 3
+
+
+def test_the_demo_workspace_names_an_extract_that_exists_and_passes_fatal_checks(tmp_path):
+    from pathlib import Path
+
+    from caretwin.demo import build_demo
+    from caretwin.quality import run_quality
+
+    ws, report = build_demo(tmp_path / "demo", members=600, months=3)
+    with ws:
+        (load,) = ws.loads()
+        assert Path(load["source"]).is_dir() and report.quarantined == {}
+        assert run_quality(ws).failed(("fatal",)) == []
