@@ -25,7 +25,7 @@ import duckdb
 from caretwin._version import __version__
 from caretwin.errors import CaretwinError, Problem, ValidationError
 from caretwin.governance import privacy
-from caretwin.model.rules import RULES_VERSION, Rule, column_rules
+from caretwin.model.rules import RULES_VERSION, column_rules
 from caretwin.model.schema import SCHEMA_VERSION, Column, Table, load_order, table
 from caretwin.workspace import Workspace
 
@@ -149,7 +149,6 @@ class _Loader:
         self.pseudonymised = pseudonymised
         self.problems: list[Problem] = []
         self.truncated = False
-        self.rules: dict[str, Rule] = {}
         con.execute("CREATE OR REPLACE TEMP TABLE _bad (tbl VARCHAR, _row BIGINT, rule VARCHAR, message VARCHAR)")
         con.execute("CREATE OR REPLACE TEMP TABLE _fix (tbl VARCHAR, _row BIGINT, column_name VARCHAR, rule VARCHAR, "
                     "before VARCHAR, after VARCHAR)")
@@ -283,7 +282,6 @@ class _Loader:
         typed = {c: self.typed_expr(t.column(c), ty) for c, ty in types.items()}
         missing = {c: f"{q} IS NULL" for c in types for q in [f'"{c}"']}
         rules = column_rules(t, typed, missing)
-        self.rules.update({r.name: r for r in rules})
         counts = self.con.execute(
             "SELECT " + ", ".join(f"count(*) FILTER (WHERE {r.predicate})" for r in rules) + f" FROM _clean_{t.name}"
         ).fetchone()
@@ -310,8 +308,6 @@ class _Loader:
         key = ", ".join(typed[k] for k in t.primary_key)
         cols = [c for c in typed]
         rule = f"unique:{t.name}"
-        self.rules[rule] = Rule(rule, t.name, ",".join(t.primary_key), "unique", "conformance",
-                                "duplicate key", "", "NULL")
         keys = ", ".join(f"{typed[k]} AS _k{i}" for i, k in enumerate(t.primary_key))
         match = " AND ".join(f"{typed[k]} IS NOT DISTINCT FROM d._k{i}" for i, k in enumerate(t.primary_key))
         groups = self.con.execute(
@@ -365,12 +361,10 @@ class _Loader:
             if ref_table in loaded:
                 parent_bad = (f"n.{c.name} IN (SELECT {ref_col} FROM _parents_{ref_table})")
             orphan, cascade = f"foreign_key:{t.name}.{c.name}", f"foreign_key_cascade:{t.name}.{c.name}"
-            self.rules[orphan] = Rule(orphan, t.name, c.name, "foreign_key", "conformance", f"refers to no row of {ref_table}", "", "NULL")
-            self.rules[cascade] = Rule(cascade, t.name, c.name, "foreign_key_cascade", "conformance",
-                                       f"refers to a row of {ref_table} that was quarantined", "", "NULL")
             self.con.execute(
                 f"INSERT INTO _bad SELECT '{t.name}', _row, CASE WHEN {parent_bad} THEN '{cascade}' ELSE '{orphan}' END, "
-                f"CASE WHEN {parent_bad} THEN '{self.rules[cascade].message}' ELSE '{self.rules[orphan].message}' END "
+                f"CASE WHEN {parent_bad} THEN 'refers to a row of {ref_table} that was quarantined' "
+                f"ELSE 'refers to no row of {ref_table}' END "
                 f"FROM _new_{t.name} n WHERE n.{c.name} IS NOT NULL AND n.{c.name} NOT IN ({pool})"
             )
             if self.reject:
