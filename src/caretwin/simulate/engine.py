@@ -1,0 +1,209 @@
+"""The engine: a daily step over struct-of-arrays state, run by a fixed list of modules.
+
+Each day every enrolled member at home gets one uniform draw, which picks at most one
+event among the competing daily hazards the modules own (ED visit, admission, crisis,
+death, disenrolment, referral). Modules then act on their events and on their queues in
+a fixed order; weekly they refresh hazards and run provider-level mechanisms. All draws
+come from `caretwin.rng.uniform`, keyed by (replication seed, stream, day, entity).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numba as nb
+import numpy as np
+
+from caretwin.rng import stream_key, uniform
+from caretwin.simulate.metrics import G_AGE, G_RACE, G_SEX, N_GROUPS, SLOTS, age_band_index
+from caretwin.simulate.params import Param, Params
+from caretwin.simulate.state import ENROLLED, HOME, Columns, World
+
+
+class Module:
+    """A mechanism: declares parameters and state columns; acts at `init`, each `week` and each `day`."""
+
+    name: ClassVar[str]
+    params: ClassVar[tuple[Param, ...]] = ()
+    member_columns: ClassVar[dict[str, tuple[type, Any]]] = {}
+    provider_columns: ClassVar[dict[str, tuple[type, Any]]] = {}
+    hazards: ClassVar[tuple[str, ...]] = ()  # competing daily member hazards this module owns
+
+    def init(self, sim: Sim) -> None:  # noqa: B027 - optional hook
+        pass
+
+    def week(self, sim: Sim, day: int) -> None:  # noqa: B027
+        pass
+
+    def day(self, sim: Sim, day: int) -> None:  # noqa: B027
+        pass
+
+    def week_end(self, sim: Sim, day: int) -> None:  # noqa: B027
+        pass
+
+
+@nb.njit(cache=True)
+def add_member(M, w, region, age_g, sex_g, race_g, k, v):
+    """Add v to metric slot k for a member's region, in the whole population and each of its subgroups."""
+    M[w, region, 0, k] += v
+    M[w, region, age_g, k] += v
+    M[w, region, sex_g, k] += v
+    M[w, region, race_g, k] += v
+
+
+@nb.njit(parallel=True, cache=True)
+def _draw(key, day, status, loc, hazard, readmit_until, p_readmit, i_admission, event):
+    """One uniform per member at home picks at most one of the competing hazards (event = 1 + index)."""
+    n, h = hazard.shape
+    for i in nb.prange(n):
+        event[i] = 0
+        if status[i] != ENROLLED or loc[i] != HOME:
+            continue
+        u = uniform(key, day, i)
+        acc = 0.0
+        for j in range(h):
+            acc += hazard[i, j]
+            if j == i_admission and readmit_until[i] >= day:
+                acc += p_readmit[i]
+            if u < acc:
+                event[i] = j + 1
+                break
+
+
+@nb.njit(cache=True)
+def _census(M, w, k_members, status, region, age_g, sex_g, race_g):
+    for i in range(len(status)):
+        if status[i] == ENROLLED:
+            add_member(M, w, region[i], age_g[i], sex_g[i], race_g[i], k_members, 1.0)
+
+
+@dataclass
+class Sim:
+    """One replication's state. Modules read and write it; the engine owns the loop."""
+
+    world: World
+    p: Params
+    seed: int
+    modules: list[Module]
+    weeks: int
+    m: Columns
+    pr: Columns
+    M: np.ndarray
+    recorder: Any = None
+    day: int = 0
+
+    def key(self, name: str) -> np.uint64:
+        """The counter-RNG key of one named stream in this replication."""
+        return stream_key(self.seed, name)
+
+    def module(self, name: str) -> Module:
+        return next(m for m in self.modules if m.name == name)
+
+    def events(self, name: str) -> np.ndarray:
+        """Members whose draw today picked the named hazard, in member order."""
+        return self._events.get(name, _EMPTY)
+
+    def add(self, members: np.ndarray, slot: int, values: np.ndarray | float = 1.0, day: int | None = None) -> None:
+        """Add per-member values to a metric slot for each member's region and subgroups."""
+        if len(members) == 0:
+            return
+        w = (self.day if day is None else day) // 7
+        if w >= self.weeks:
+            return
+        m = self.m
+        v = np.broadcast_to(np.asarray(values, dtype=np.float64), members.shape)
+        _add_many(self.M, w, members, m.region, m.g_age, m.g_sex, m.g_race, slot, v)
+
+    def add_region(self, region: np.ndarray, slot: int, values: np.ndarray | float, day: int | None = None) -> None:
+        """Add to group 0 of a metric by region (provider-level metrics)."""
+        w = (self.day if day is None else day) // 7
+        if w < self.weeks:
+            np.add.at(self.M[w, :, 0, slot], region, values)
+
+
+_EMPTY = np.empty(0, np.int64)
+
+
+@nb.njit(cache=True)
+def _add_many(M, w, members, region, age_g, sex_g, race_g, k, v):
+    for j in range(len(members)):
+        i = members[j]
+        add_member(M, w, region[i], age_g[i], sex_g[i], race_g[i], k, v[j])
+
+
+def default_modules() -> list[Module]:
+    """The twelve mechanisms of DESIGN section 4, in the order they act each day."""
+    from caretwin.simulate.modules import ALL
+
+    return [cls() for cls in ALL]
+
+
+def declared_params(modules: list[Module] | None = None) -> Params:
+    """Every parameter the modules declare, at its default."""
+    modules = default_modules() if modules is None else modules
+    return Params((mod.name, p) for mod in modules for p in mod.params)
+
+
+class Engine:
+    """Runs replications of one world under one parameter set."""
+
+    def __init__(self, world: World, params: Params | None = None, modules: list[Module] | None = None):
+        self.world = world
+        self.modules = default_modules() if modules is None else modules
+        self.params = params if params is not None else declared_params(self.modules)
+        self.hazard_names = [h for mod in self.modules for h in mod.hazards]
+
+    def new_sim(self, seed: int, weeks: int, recorder: Any = None) -> Sim:
+        w = self.world
+        m = Columns({k: v.copy() for k, v in w.members.items()})
+        pr = Columns({k: v.copy() for k, v in w.providers.items()})
+        for mod in self.modules:
+            for cols, decl, n in ((m, mod.member_columns, w.n_members), (pr, mod.provider_columns, w.n_providers)):
+                for name, (dt, default) in decl.items():
+                    if name in cols:
+                        cols[name] = np.ascontiguousarray(cols[name], dtype=dt)
+                    else:
+                        cols[name] = np.full(n, default, dt)
+        m["g_age"] = (G_AGE + age_band_index(m.age)).astype(np.int8)
+        m["g_sex"] = (G_SEX + m.sex).astype(np.int8)
+        m["g_race"] = (G_RACE + m.race).astype(np.int8)
+        m["hazard"] = np.zeros((w.n_members, len(self.hazard_names)), np.float32)
+        m["event"] = np.zeros(w.n_members, np.int8)
+        M = np.zeros((weeks, w.n_regions, N_GROUPS, len(SLOTS)), np.float64)
+        sim = Sim(world=w, p=self.params, seed=seed, modules=self.modules, weeks=weeks, m=m, pr=pr, M=M, recorder=recorder)
+        sim.hazard_index = {h: j for j, h in enumerate(self.hazard_names)}
+        sim._events = {}
+        for mod in self.modules:
+            mod.init(sim)
+        return sim
+
+    def run(self, seed: int, weeks: int, recorder: Any = None, start_day: int = 0) -> Sim:
+        """Simulate `weeks` weeks from day `start_day`; metrics are indexed by week from the start."""
+        sim = self.new_sim(seed, weeks, recorder)
+        self.advance(sim, start_day, start_day + 7 * weeks)
+        return sim
+
+    def advance(self, sim: Sim, first: int, end: int) -> None:
+        key = sim.key("events")
+        m = sim.m
+        i_adm = sim.hazard_index.get("admission", -1)
+        k_members = SLOTS("members")
+        offset = first
+        for day in range(first, end):
+            sim.day = day - offset
+            if (day - first) % 7 == 0:
+                for mod in self.modules:
+                    mod.week(sim, day)
+            _draw(key, day, m.status, m.loc, m.hazard, m.readmit_until, m.p_readmit, i_adm, m.event)
+            hit = np.flatnonzero(m.event)
+            codes = m.event[hit]
+            sim._events = {name: hit[codes == j + 1] for j, name in enumerate(self.hazard_names)}
+            for mod in self.modules:
+                mod.day(sim, day)
+            if (day - first) % 7 == 6:
+                w = sim.day // 7
+                if w < sim.weeks:
+                    _census(sim.M, w, k_members, m.status, m.region, m.g_age, m.g_sex, m.g_race)
+                for mod in self.modules:
+                    mod.week_end(sim, day)

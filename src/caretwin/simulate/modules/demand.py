@@ -1,0 +1,75 @@
+"""Demand: referrals for home- and community-based services, drawn from the members who need them."""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from caretwin.simulate.engine import Module
+from caretwin.simulate.metrics import SLOTS
+from caretwin.simulate.modules.services import HCBS, open_for
+from caretwin.simulate.params import Param
+from caretwin.simulate.state import ENROLLED, NONE, PENDING
+
+
+def per_day(annual: np.ndarray | float) -> np.ndarray | float:
+    """Daily probability of an event with the given annual rate."""
+    return 1.0 - np.exp(-np.asarray(annual) / 365.0)
+
+
+@nb.njit(parallel=True, cache=True)
+def _referral_hazard(out, status, svc, tier, age, caregiver, rate_tier, rel_65, rel_no_cg, rel_child, rel, region, rel_region):
+    for i in nb.prange(len(status)):
+        if status[i] != ENROLLED or svc[i] != NONE:
+            out[i] = 0.0
+            continue
+        r = rate_tier[tier[i] - 1] * rel * rel_region[region[i]]
+        if age[i] >= 65:
+            r *= rel_65
+        elif age[i] < 18:
+            r *= rel_child
+        if not caregiver[i]:
+            r *= rel_no_cg
+        out[i] = 1.0 - np.exp(-r / 365.0)
+
+
+class Demand(Module):
+    name = "demand"
+    hazards = ("referral",)
+    params = (
+        Param("rate_hcbs_referral_tier", (0.003, 0.012, 0.05, 0.14), "per member-year",
+              "HCBS referral rate by acuity tier 1-4"),
+        Param("rel_hcbs_referral_65plus", 2.0, "ratio", "referral rate multiplier at age 65 and over"),
+        Param("rel_hcbs_referral_child", 0.2, "ratio", "referral rate multiplier under 18"),
+        Param("rel_hcbs_referral_no_caregiver", 1.5, "ratio", "referral rate multiplier without an unpaid caregiver"),
+        Param("rel_referrals", 1.0, "ratio", "scenario multiplier on all HCBS referrals (1 = as calibrated)"),
+        Param("referral_seasonality", 0.0, "ratio", "amplitude of the yearly cosine in referrals (peak in January)"),
+        Param("hcbs_hours_by_tier", (6.0, 10.0, 16.0, 24.0), "hours/week", "authorised HCBS hours by acuity tier"),
+        Param("dur_hcbs_service_days", 700.0, "days", "mean length of an HCBS episode (exponential)"),
+        Param("dur_home_health_days", 45.0, "days", "mean length of a home health episode (14 days + exponential)"),
+        Param("home_health_hours_week", 3.0, "hours/week", "home health visit hours per week"),
+    )
+    member_columns = {
+        "dur_service": (np.int32, 0), "pattern": (np.int8, 0), "visits_pw": (np.int8, 1), "priority": (np.int8, 0),
+        "ti_authorised": (np.int32, 0),
+    }
+
+    def init(self, sim) -> None:
+        self.rel_region = np.ones(sim.world.n_regions)
+        self.k_ref = SLOTS("referrals", "hcbs")
+        self.j = sim.hazard_index["referral"]
+        self.tmp = np.zeros(sim.world.n_members, np.float32)
+
+    def week(self, sim, day: int) -> None:
+        m, p = sim.m, sim.p
+        season = 1.0 + p.referral_seasonality * np.cos(2 * np.pi * ((sim.world.start.timetuple().tm_yday + day) % 365) / 365)
+        _referral_hazard(self.tmp, m.status, m.svc, m.tier, m.age, m.caregiver, np.array(p.rate_hcbs_referral_tier),
+                         p.rel_hcbs_referral_65plus, p.rel_hcbs_referral_no_caregiver, p.rel_hcbs_referral_child,
+                         p.rel_referrals * season, m.region, self.rel_region)
+        m.hazard[:, self.j] = self.tmp
+
+    def day(self, sim, day: int) -> None:
+        who = sim.events("referral")
+        who = who[sim.m.svc[who] == NONE]
+        open_for(sim, who, HCBS, day, PENDING)
+        sim.add(who, self.k_ref)

@@ -1,0 +1,80 @@
+"""Matching: authorised members to providers with free staffed hours, in region or within a travel limit."""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from caretwin.simulate.engine import Module
+from caretwin.simulate.metrics import SLOTS
+from caretwin.simulate.params import Param
+from caretwin.simulate.state import ACTIVE, HOME, LINE, WAITING
+
+
+@nb.njit(cache=True)
+def _match(order, day, svc, svc_line, region, hours, provider, ti_referred, dur_service, ti_service_end,
+           p_line, p_region, p_open, p_capacity, committed, travel, limit):
+    """First fit in the member's region, else the nearest region within the travel limit. Returns started members."""
+    started = np.empty(len(order), np.int64)
+    n = 0
+    for j in range(len(order)):
+        i = order[j]
+        best = -1
+        best_t = np.inf
+        for k in range(len(p_line)):
+            if p_line[k] != svc_line[i] or not p_open[k] or p_capacity[k] - committed[k] < hours[i] - 1e-9:
+                continue
+            t = travel[region[i], p_region[k]]
+            if t <= limit and t < best_t:
+                best, best_t = k, t
+                if t == 0.0:
+                    break
+        if best >= 0:
+            svc[i] = ACTIVE
+            provider[i] = best
+            committed[best] += hours[i]
+            ti_service_end[i] = day + dur_service[i]
+            started[n] = i
+            n += 1
+    return started[:n]
+
+
+class Matching(Module):
+    name = "matching"
+    params = (
+        Param("travel_limit_minutes", 60.0, "minutes", "longest trip a provider makes to a member outside its region"),
+        Param("waitlist_priority", 0, "policy", "0 = acuity first (then oldest), 1 = first come first served"),
+    )
+    member_columns = {"ti_service_end": (np.int32, 0), "ti_started": (np.int32, 0)}
+
+    def init(self, sim) -> None:
+        self.k = {LINE[l]: (SLOTS("starts", l), SLOTS("wait_days", l)) for l in ("hcbs", "home_health")}
+        self.travel = np.ascontiguousarray(sim.world.travel, dtype=np.float64)
+
+    def day(self, sim, day: int) -> None:
+        m, pr = sim.m, sim.pr
+        waiting = np.flatnonzero(m.svc == WAITING)
+        if len(waiting) == 0:
+            return
+        waiting = waiting[m.loc[waiting] == HOME]
+        if sim.p.waitlist_priority == 0:
+            order = waiting[np.lexsort((waiting, m.ti_referred[waiting], -m.priority[waiting].astype(np.int16)))]
+        else:
+            order = waiting[np.lexsort((waiting, m.ti_referred[waiting]))]
+        started = _match(order, day, m.svc, m.svc_line, m.region, m.hours, m.provider, m.ti_referred, m.dur_service,
+                         m.ti_service_end, pr.line, pr.region, pr.is_open, pr.capacity, pr.committed, self.travel,
+                         sim.p.travel_limit_minutes)
+        m.ti_started[started] = day
+        for line, (k_start, k_wait) in self.k.items():
+            s = started[m.svc_line[started] == line]
+            sim.add(s, k_start)
+            sim.add(s, k_wait, (day - m.ti_referred[s]).astype(np.float64))
+        if sim.recorder is not None:
+            sim.recorder.started(sim, started, day)
+
+    def week_end(self, sim, day: int) -> None:
+        m = sim.m
+        for state, name in ((WAITING, "waitlist"), (ACTIVE, "in_service")):
+            who = np.flatnonzero(m.svc == state)
+            for line in ("hcbs", "home_health"):
+                sim.add(who[m.svc_line[who] == LINE[line]], SLOTS(name, line))
