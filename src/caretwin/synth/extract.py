@@ -24,14 +24,9 @@ from caretwin.model.schema import (
     SERVICE_LINES,
     SEVERITY,
 )
-from caretwin.synth.county import (
-    DX_CODES,
-    LANGUAGES,
-    LINE,
-    NEVER,
-    County,
-    simulate_county,
-)
+from caretwin.simulate.params import Params
+from caretwin.simulate.state import LINE
+from caretwin.synth.county import DX_CODES, LANGUAGES, NEVER, County, simulate_county
 from caretwin.synth.defects import generated_tables, inject_defects
 from caretwin.synth.params import CountyParams
 
@@ -130,7 +125,7 @@ class _Builder:
             line, r = SERVICE_LINES[pr["line"][k]], int(pr["region"][k])
             counter[(r, line)] = counter.get((r, line), 0) + 1
             names.append(f"Region {r + 1:02d} {LINE_LABEL[line]} {counter[(r, line)]}")
-            near = np.flatnonzero((c.travel[r] <= p.travel_limit_minutes) & (np.arange(R) != r)) if pr["is_staffed"][k] else []
+            near = np.flatnonzero((c.travel[r] <= c.engine_params.travel_limit_minutes) & (np.arange(R) != r)) if pr["is_staffed"][k] else []
             served.append(";".join(f"R{j + 1:02d}" for j in near) or None)
         unit = np.where(pr["is_staffed"], 1, np.where(np.isin(pr["line"], [LINE["snf"], LINE["hospital"], LINE["crisis_stabilization"]]), 0,
                         np.where(pr["line"] == LINE["mobile_crisis"], 3, np.where(pr["line"] == LINE["supportive_housing"], 4, 2))))
@@ -247,7 +242,8 @@ def _write(con: duckdb.DuckDBPyConnection, out: Path, fmt: str) -> dict[str, int
     return rows
 
 
-def write_extract(params: CountyParams, out: str | os.PathLike[str], *, fmt: str = "csv", defects: float = 0.0) -> ExtractResult:
+def write_extract(params: CountyParams, out: str | os.PathLike[str], *, fmt: str = "csv", defects: float = 0.0,
+                  engine_params: Params | None = None) -> ExtractResult:
     """Simulate a county and write it to `out` as a canonical extract with a manifest.
 
     The manifest records every generating parameter, the reference population and, when
@@ -261,7 +257,7 @@ def write_extract(params: CountyParams, out: str | os.PathLike[str], *, fmt: str
     target = Path(out).absolute()
     if target.exists() and any(target.iterdir()):
         raise FileExistsError(f"{target}: already exists and is not empty")
-    county = simulate_county(params)
+    county = simulate_county(params, engine_params)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
@@ -278,6 +274,7 @@ def write_extract(params: CountyParams, out: str | os.PathLike[str], *, fmt: str
             "format": fmt,
             "window": {"start": params.start.isoformat(), "days": params.days},
             "parameters": params.to_dict(),
+            "engine_parameters": county.engine_params.by_module(),
             "rows": rows,
             "reference_population": {"race_ethnicity_by_region": county.reference_population},
             "defects": {"rate": defects, "count": len(injected), "items": injected},

@@ -55,7 +55,7 @@ def open_for(sim, members: np.ndarray, line: int, day: int, status: int, priorit
     if len(members) == 0:
         return
     m, p = sim.m, sim.p
-    close_episodes(members, m.svc, m.provider, m.hours, sim.pr.committed)
+    close_for(sim, members, day, "replaced")
     prio = np.int8(0)
     open_episodes(sim.key("episode"), day, members, line, status, prio, m.tier,
                   np.array(p.hcbs_hours_by_tier), p.dur_hcbs_service_days, p.dur_home_health_days,
