@@ -205,21 +205,119 @@ def synth(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same extract.")] = 0,
     format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     defects: Annotated[float, typer.Option(help="Share of rows given a known defect (listed in manifest.json).", min=0.0, max=0.49)] = 0.0,
+    params: Annotated[Path | None, typer.Option("--params", help="Engine parameter file (TOML) the history is run with.")] = None,
 ) -> None:
-    """Write a synthetic county as a canonical extract, with a manifest of its generating parameters."""
+    """Write a synthetic county as a canonical extract, its history run by the simulation engine."""
+    from caretwin.simulate import declared_params
     from caretwin.synth import CountyParams, write_extract
 
     t0 = time.perf_counter()
     try:
+        engine_params = declared_params().load(params) if params else None
         result = write_extract(CountyParams(members=members, regions=regions, months=months, seed=seed), out,
-                               fmt=format, defects=defects)
-    except (ValueError, FileExistsError) as exc:
+                               fmt=format, defects=defects, engine_params=engine_params)
+    except ValidationError as exc:
+        _fail(str(exc))
+    except (ValueError, FileExistsError, OSError) as exc:
         _fail(str(exc))
     total = sum(result.rows.values())
     for name, n in result.rows.items():
         typer.echo(f"  {name:<16}{n:>12,}")
     typer.echo(f"wrote {total:,} rows to {result.path} in {time.perf_counter() - t0:.1f} s"
                + (f"; {result.manifest['defects']['count']:,} defects listed in manifest.json" if defects else ""))
+
+
+@app.command()
+def simulate(
+    workspace: Annotated[Path, typer.Argument(help="Workspace to simulate forward from its current state.")],
+    params: Annotated[Path | None, typer.Option("--params", help="Parameter file (TOML); see `caretwin params`.")] = None,
+    weeks: Annotated[int, typer.Option(help="Weeks to simulate.", min=1, max=520)] = 26,
+    replications: Annotated[int, typer.Option(help="Replications (independent runs).", min=1)] = 100,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).", min=1)] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://10.0.0.5:8786.")] = None,
+    seed: Annotated[int, typer.Option(help="Root seed; same seed and inputs give identical results.", min=0)] = 0,
+    out: Annotated[Path | None, typer.Option(help="Also write run.json, summary.parquet and replications.parquet here.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Start from the state at the end of this date (default: last day of data).")] = None,
+    label: Annotated[str | None, typer.Option(help="A name for the run.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run record as JSON.")] = False,
+) -> None:
+    """Run replications of the twin forward from the workspace's current state and store them under a run id."""
+    from datetime import date
+
+    from caretwin.simulate import headline
+    from caretwin.simulate import simulate as run
+    from caretwin.simulate.results import run_record
+
+    try:
+        start = date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        _fail(f"--as-of: {as_of!r} is not a date (YYYY-MM-DD)")
+    with typer.progressbar(length=replications, label="replications", file=sys.stderr) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.update(done - bar.pos)
+
+        try:
+            result = run(workspace, params=params, weeks=weeks, replications=replications, workers=workers,
+                         scheduler=scheduler, seed=seed, out=out, as_of=start, label=label, progress=progress)
+        except (CaretwinError, FileExistsError, OSError) as exc:
+            _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(run_record(result, label), indent=1, default=str))
+        return
+    t = result.timings
+    typer.echo(f"run {result.run_id}: {result.world.n_members:,} members, {result.weeks} weeks from "
+               f"{result.world.start}, {result.replications} replications ({result.backend}, {result.workers} workers) "
+               f"in {t['wall_s']:.1f} s ({t['member_days_per_s'] / 1e6:.1f}M member-days/s)")
+    typer.echo(f"\n{'whole horizon, all regions':<44}{'p05':>12}{'median':>12}{'p95':>12}")
+    for name, unit, lo, mid, hi in headline(result):
+        typer.echo(f"{name:<44}{lo:>12,.0f}{mid:>12,.0f}{hi:>12,.0f}")
+    typer.echo(f"\nstored in the workspace (_runs, _run_metrics)" + (f"; Parquet in {out}" if out else ""))
+
+
+@app.command()
+def runs(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the simulation runs stored in a workspace."""
+    from caretwin.simulate.results import list_runs
+    from caretwin.workspace import Workspace
+
+    try:
+        with Workspace.open(workspace) as ws:
+            rows = list_runs(ws)
+    except CaretwinError as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1, default=str))
+        return
+    for r in rows:
+        typer.echo(f"{r['run_id']}  {r['created_at']}  {r['weeks']} weeks x {r['replications']} from {r['start_date']}"
+                   f"  seed {r['seed']}  {r['label'] or ''}")
+    if not rows:
+        typer.echo("no runs yet: try `caretwin simulate`")
+
+
+@app.command()
+def params(
+    module: Annotated[str | None, typer.Option(help="Only this module's parameters.")] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown of docs/parameters.md.")] = False,
+    toml: Annotated[bool, typer.Option("--toml", help="Print a parameter file with every default, to edit.")] = False,
+) -> None:
+    """List the engine's parameters: module, default, unit, meaning and the source of the default."""
+    from caretwin.simulate import declared_params
+    from caretwin.simulate.docs import render_markdown
+
+    if markdown:
+        typer.echo(render_markdown(), nl=False)
+        return
+    p = declared_params()
+    if toml:
+        typer.echo(p.dumps(), nl=False)
+        return
+    for name, (mod, decl) in p.declared.items():
+        if module is None or mod == module:
+            typer.echo(f"{mod:<14}{name:<40}{decl.default!s:<30}{decl.unit:<22}{decl.meaning}")
 
 
 @app.command()

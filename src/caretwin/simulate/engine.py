@@ -9,6 +9,7 @@ come from `caretwin.rng.uniform`, keyed by (replication seed, stream, day, entit
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -123,6 +124,7 @@ class Sim:
 
 
 _EMPTY = np.empty(0, np.int64)
+Action = Callable[[Sim], None]
 
 
 @nb.njit(cache=True)
@@ -178,20 +180,28 @@ class Engine:
             mod.init(sim)
         return sim
 
-    def run(self, seed: int, weeks: int, recorder: Any = None, start_day: int = 0) -> Sim:
-        """Simulate `weeks` weeks from day `start_day`; metrics are indexed by week from the start."""
+    def run(self, seed: int, weeks: int, recorder: Any = None, start_day: int = 0,
+            actions: Mapping[int, Sequence[Action]] | None = None) -> Sim:
+        """Simulate `weeks` weeks from day `start_day`; metrics are indexed by week from the start.
+
+        `actions` maps a day (counted from the start) to changes applied before that day's step:
+        a scenario's interventions (add beds, move staff) and shocks.
+        """
         sim = self.new_sim(seed, weeks, recorder)
-        self.advance(sim, start_day, start_day + 7 * weeks)
+        self.advance(sim, start_day, start_day + 7 * weeks, actions)
         return sim
 
-    def advance(self, sim: Sim, first: int, end: int) -> None:
+    def advance(self, sim: Sim, first: int, end: int, actions: Mapping[int, Sequence[Action]] | None = None) -> None:
         key = sim.key("events")
         m = sim.m
         i_adm = sim.hazard_index.get("admission", -1)
         k_members = SLOTS("members")
         offset = first
+        actions = actions or {}
         for day in range(first, end):
             sim.day = day - offset
+            for act in actions.get(sim.day, ()):
+                act(sim)
             if (day - first) % 7 == 0:
                 for mod in self.modules:
                     mod.week(sim, day)

@@ -7,9 +7,9 @@ import numpy as np
 
 from caretwin.simulate.engine import Module
 from caretwin.simulate.metrics import SLOTS
-from caretwin.simulate.modules.services import HCBS, open_for
+from caretwin.simulate.modules.services import HCBS, HOME_HEALTH, complete_episodes, open_for
 from caretwin.simulate.params import Param
-from caretwin.simulate.state import ENROLLED, NONE, PENDING
+from caretwin.simulate.state import ACTIVE, ENROLLED, NONE, PENDING
 
 
 def per_day(annual: np.ndarray | float) -> np.ndarray | float:
@@ -55,6 +55,12 @@ class Demand(Module):
     }
 
     def init(self, sim) -> None:
+        m, p = sim.m, sim.p
+        open_ = np.flatnonzero(m.svc != NONE)
+        complete_episodes(sim.key("initial-episodes"), open_, HOME_HEALTH, p.dur_hcbs_service_days,
+                          p.dur_home_health_days, m.svc_line, m.hours, m.dur_service, m.ti_service_end, m.pattern,
+                          m.visits_pw, m.svc == ACTIVE)
+        m.priority[open_[m.priority[open_] == 0]] = m.tier[open_[m.priority[open_] == 0]]
         self.rel_region = np.ones(sim.world.n_regions)
         self.k_ref = SLOTS("referrals", "hcbs")
         self.j = sim.hazard_index["referral"]

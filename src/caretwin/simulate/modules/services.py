@@ -50,6 +50,27 @@ def close_episodes(members, svc, provider, hours, committed):
         provider[i] = -1
 
 
+@nb.njit(cache=True)
+def complete_episodes(key, members, line_hh, dur_hcbs, dur_home_health, svc_line, hours, dur_service, ti_service_end,
+                      pattern, visits_pw, active):
+    """Episodes that arrive from data without a duration or visit days get them (remaining time is memoryless)."""
+    for j in range(len(members)):
+        i = members[j]
+        if dur_service[i] <= 0:
+            mean = dur_home_health if svc_line[i] == line_hh else dur_hcbs
+            dur_service[i] = max(1, int(-mean * np.log1p(-uniform(key, 0, i, 0))))
+        if active[i] and ti_service_end[i] < 0:
+            ti_service_end[i] = dur_service[i]
+        if pattern[i] == 0:
+            v = min(7, max(1, int(np.ceil(max(hours[i], 1.0) / 4.0))))
+            offset = int(uniform(key, 0, i, 1) * 7.0)
+            bits = 0
+            for k in range(v):
+                bits |= 1 << ((offset + (k * 7) // v) % 7)
+            pattern[i] = bits
+            visits_pw[i] = v
+
+
 def open_for(sim, members: np.ndarray, line: int, day: int, status: int, priority: int | np.ndarray | None = None) -> None:
     """Open episodes for members (any open episode of theirs is replaced)."""
     if len(members) == 0:
