@@ -92,7 +92,8 @@ class Sim:
     pr: Columns
     M: np.ndarray
     recorder: Any = None
-    day: int = 0
+    day: int = 0  # days since the run's first day (metrics' week = day // 7)
+    start_day: int = 0  # the engine day of the run's first day (negative for a burn-in)
 
     def key(self, name: str) -> np.uint64:
         """The counter-RNG key of one named stream in this replication."""
@@ -156,7 +157,7 @@ class Engine:
         self.params = params if params is not None else declared_params(self.modules)
         self.hazard_names = [h for mod in self.modules for h in mod.hazards]
 
-    def new_sim(self, seed: int, weeks: int, recorder: Any = None) -> Sim:
+    def new_sim(self, seed: int, weeks: int, recorder: Any = None, start_day: int = 0) -> Sim:
         w = self.world
         m = Columns({k: v.copy() for k, v in w.members.items()})
         pr = Columns({k: v.copy() for k, v in w.providers.items()})
@@ -173,7 +174,8 @@ class Engine:
         m["hazard"] = np.zeros((w.n_members, len(self.hazard_names)), np.float32)
         m["event"] = np.zeros(w.n_members, np.int8)
         M = np.zeros((weeks, w.n_regions, N_GROUPS, len(SLOTS)), np.float64)
-        sim = Sim(world=w, p=self.params, seed=seed, modules=self.modules, weeks=weeks, m=m, pr=pr, M=M, recorder=recorder)
+        sim = Sim(world=w, p=self.params, seed=seed, modules=self.modules, weeks=weeks, m=m, pr=pr, M=M, recorder=recorder,
+                  start_day=start_day)
         sim.hazard_index = {h: j for j, h in enumerate(self.hazard_names)}
         sim._events = {}
         for mod in self.modules:
@@ -187,22 +189,22 @@ class Engine:
         `actions` maps a day (counted from the start) to changes applied before that day's step:
         a scenario's interventions (add beds, move staff) and shocks.
         """
-        sim = self.new_sim(seed, weeks, recorder)
+        sim = self.new_sim(seed, weeks, recorder, start_day)
         self.advance(sim, start_day, start_day + 7 * weeks, actions)
         return sim
 
     def advance(self, sim: Sim, first: int, end: int, actions: Mapping[int, Sequence[Action]] | None = None) -> None:
+        """Step engine days [first, end); can be called repeatedly to step a run piece by piece."""
         key = sim.key("events")
         m = sim.m
         i_adm = sim.hazard_index.get("admission", -1)
         k_members = SLOTS("members")
-        offset = first
         actions = actions or {}
         for day in range(first, end):
-            sim.day = day - offset
+            sim.day = day - sim.start_day
             for act in actions.get(sim.day, ()):
                 act(sim)
-            if (day - first) % 7 == 0:
+            if sim.day % 7 == 0:
                 for mod in self.modules:
                     mod.week(sim, day)
             _draw(key, day, m.status, m.loc, m.hazard, m.readmit_until, m.p_readmit, i_adm, m.event)
@@ -211,7 +213,7 @@ class Engine:
             sim._events = {name: hit[codes == j + 1] for j, name in enumerate(self.hazard_names)}
             for mod in self.modules:
                 mod.day(sim, day)
-            if (day - first) % 7 == 6:
+            if sim.day % 7 == 6:
                 w = sim.day // 7
                 if w < sim.weeks:
                     _census(sim.M, w, k_members, m.status, m.region, m.g_age, m.g_sex, m.g_race)

@@ -47,7 +47,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("members", "members", "stock", ("all",), True, "members enrolled and alive at week end"),
     Metric("enrolments", "members", "flow", ("all",), True, "members entering the population"),
     Metric("disenrolments", "members", "flow", ("all",), True, "members leaving the programme alive"),
-    Metric("deaths", "members", "flow", ("all",), True, "deaths"),
+    Metric("deaths", "members", "flow", ("all",), True, "deaths, in the community, in hospital or in a nursing facility"),
+    Metric("resident_deaths", "members", "flow", ("all",), True,
+           "deaths of permanent nursing-facility residents (included in deaths; they had already left the community)"),
     Metric("institutionalisations", "members", "flow", ("all",), True, "permanent moves to a nursing facility"),
     # community services
     Metric("referrals", "referrals", "flow", COMMUNITY, True, "new referrals received"),

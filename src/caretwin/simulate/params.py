@@ -92,25 +92,44 @@ class Params(Mapping[str, Any]):
 
     # -------------------------------------------------------------- file format
     def load(self, path: str | Path) -> Params:
+        """Read a parameter file; every problem is reported with its line and `module.parameter`."""
         path = Path(path)
+        text = path.read_text()
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ValidationError([Problem(str(path), None, None, f"not valid TOML: {exc}")]) from exc
+        lines = text.splitlines()
+
+        def line_of(name: str) -> int | None:
+            for i, line in enumerate(lines, 1):
+                if line.split("=", 1)[0].strip() == name:
+                    return i
+            return None
+
+        modules = {m for m, _ in self.declared.values()}
         flat: dict[str, Value] = {}
         problems = []
         for section, values in data.items():
-            if not isinstance(values, dict):
-                problems.append(Problem(str(path), None, section, "expected a [module] table"))
+            if not isinstance(values, dict) or section not in modules:
+                problems.append(Problem(str(path), line_of(f"[{section}]"), section,
+                                        f"not a module; modules are {', '.join(sorted(modules))}"))
                 continue
             for name, v in values.items():
+                where = (str(path), line_of(name), f"{section}.{name}")
                 owner = self.declared.get(name, (None,))[0]
-                if owner is not None and owner != section:
-                    problems.append(Problem(str(path), None, f"{section}.{name}", f"belongs to [{owner}]"))
-                flat[name] = v
+                if owner is None:
+                    problems.append(Problem(*where, "unknown parameter"))
+                elif owner != section:
+                    problems.append(Problem(*where, f"belongs to [{owner}]"))
+                else:
+                    try:
+                        self.update({name: v}, source=str(path))
+                    except ValidationError as exc:
+                        problems += [Problem(*where, p.reason) for p in exc.problems]
         if problems:
             raise ValidationError(problems)
-        return self.update(flat, source=str(path))
+        return self
 
     def dumps(self, only_changed: bool = False) -> str:
         lines = []

@@ -102,15 +102,20 @@ def summary_table(result: RunResult) -> pa.Table:
     q, mean = _nan_quantiles(V, QUANTILES)
     W, Rx, G, K = mean.shape
     w, r, g, k = np.meshgrid(np.arange(W), np.arange(Rx), np.arange(G), np.arange(K), indexing="ij")
-    keep = (g == 0) | grouped[k]
+    is_rurality = np.array([x.startswith("rurality:") for x in regions])
+    keep = ((g == 0) | grouped[k]) & ~(is_rurality[r] & (g > 0))  # rurality is not crossed with other subgroups
     w, r, g, k = w[keep], r[keep], g[keep], k[keep]
     starts = np.array(result.week_starts(), dtype="datetime64[D]")
+    rural = is_rurality[r]
+    kind = np.where(rural, "rurality", np.array([gk for gk, _ in GROUPS], object)[g])
+    value = np.where(rural, np.array([x.split(":")[-1] for x in regions], object)[r],
+                     np.array([gv for _, gv in GROUPS], object)[g])
     cols = {
         "week": pa.array(w.astype(np.int32)), "week_start": pa.array(starts[w]),
-        "region_id": pa.array(np.array(regions, object)[r]),
+        "region_id": pa.array(np.where(rural, "all", np.array(regions, object)[r])),
         "service_line": pa.array(np.array([line for _, line in labels], object)[k]),
-        "group_kind": pa.array(np.array([gk for gk, _ in GROUPS], object)[g]),
-        "group_value": pa.array(np.array([gv for _, gv in GROUPS], object)[g]),
+        "group_kind": pa.array(kind.astype(object)),
+        "group_value": pa.array(value.astype(object)),
         "metric": pa.array(np.array([name for name, _ in labels], object)[k]),
         "mean": pa.array(mean[keep].astype(np.float64)),
     }

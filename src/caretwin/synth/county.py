@@ -46,7 +46,7 @@ def simulate_county(params: CountyParams, engine_params: Params | None = None) -
     engine = Engine(pop.world, p)
     first = -params.burn_in_days
     weeks = -(-(params.days - first) // 7)
-    sim = engine.new_sim(params.seed, weeks)
+    sim = engine.new_sim(params.seed, weeks, start_day=first)
     rec = Recorder(sim, params.seed)
     rec.initial(sim, first)
     sim.recorder = rec

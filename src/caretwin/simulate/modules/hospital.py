@@ -201,6 +201,7 @@ class Hospital(Module):
         m.loc[ended_long] = HOME
         if len(ended_long):
             sim.module("mortality").leave(sim, ended_long, day, DIED)  # a permanent resident's stay ends in death
+            sim.add(ended_long, SLOTS("resident_deaths"))
         back = end[~np.isin(end, ended_long)]
         self._home(sim, back[m.status[back] == ENROLLED], day, supported=True)
         m.loc[back] = HOME

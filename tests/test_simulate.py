@@ -1,0 +1,122 @@
+"""Simulating a workspace: from its current state, through the CLI and the API, on a process pool or Dask."""
+
+import json
+from datetime import timedelta
+
+import duckdb
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from caretwin.cli import app
+from caretwin.ingest import ingest
+from caretwin.simulate import declared_params, from_workspace, run_replications
+from caretwin.simulate.initial import data_end
+from caretwin.simulate.state import ACTIVE, HOSPITAL, PENDING, WAITING
+from caretwin.synth import CountyParams, write_extract
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def loaded(workspace, extract_csv):
+    ingest(workspace, extract_csv)
+    return workspace
+
+
+def test_the_engine_starts_from_who_is_enrolled_waiting_served_and_in_hospital(loaded):
+    world = from_workspace(loaded)
+    end = data_end(loaded)
+    assert world.start == end + timedelta(days=1)
+    d = f"DATE '{end}'"
+    enrolled, = loaded.con.execute(f"""SELECT count(*) FROM members WHERE enrollment_start <= {d}
+        AND (enrollment_end IS NULL OR enrollment_end > {d}) AND (death_date IS NULL OR death_date > {d})""").fetchone()
+    inpatients, = loaded.con.execute(f"""SELECT count(DISTINCT member_id) FROM encounters WHERE encounter_class = 'inpatient'
+        AND admit_date <= {d} AND (discharge_date IS NULL OR discharge_date > {d})""").fetchone()
+    m = world.members
+    assert world.n_members == enrolled
+    assert (m["loc"] == HOSPITAL).sum() == inpatients > 0
+    latest = dict(loaded.con.execute(f"""
+        WITH enrolled AS (SELECT member_id FROM members WHERE enrollment_start <= {d}
+            AND (enrollment_end IS NULL OR enrollment_end > {d}) AND (death_date IS NULL OR death_date > {d}))
+        SELECT status, count(*) FROM (
+            SELECT member_id, arg_max(status, received_date) AS status FROM referrals
+            WHERE service_line IN ('hcbs', 'home_health') AND received_date <= {d} GROUP BY 1
+        ) JOIN enrolled USING (member_id) GROUP BY 1""").fetchall())
+    assert (m["svc"] == PENDING).sum() == latest.get("pending", 0)
+    assert (m["svc"] == WAITING).sum() == latest["authorized"] > 0
+    assert 0 < (m["svc"] == ACTIVE).sum() <= latest["started"]
+    # the hours promised to members in service are what the providers carry
+    assert world.providers["committed"].sum() == pytest.approx(m["hours"][m["svc"] == ACTIVE].sum())
+    assert world.unit_costs["hcbs_hour"] == 28.0
+
+
+def test_cli_simulate_stores_the_run_and_writes_every_replication(loaded, tmp_path):
+    loaded.close()
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["simulate", str(loaded.path), "--weeks", "4", "--replications", "3", "--workers", "1",
+                              "--seed", "5", "--out", str(out), "--label", "baseline"])
+    assert res.exit_code == 0, res.output
+    assert "run run-" in res.output and "delayed_discharge_days" in res.output
+    record = json.loads((out / "run.json").read_text())
+    assert record["replications"] == 3 and record["seed"] == 5 and record["label"] == "baseline"
+    assert record["parameters"]["workforce"]["rate_separation"] == 0.45
+    reps = pq.read_table(out / "replications.parquet")
+    assert set(reps.column("replication").to_pylist()) == {0, 1, 2}
+    summary = pq.read_table(out / "summary.parquet")
+    q = duckdb.connect()
+    bad, = q.execute(f"SELECT count(*) FROM '{out / 'summary.parquet'}' WHERE NOT (p05 <= p50 AND p50 <= p95)").fetchone()
+    assert bad == 0
+    kinds = {r[0] for r in q.execute(f"SELECT DISTINCT group_kind FROM '{out / 'summary.parquet'}'").fetchall()}
+    assert kinds == {"all", "age_band", "sex", "race_ethnicity", "rurality"}
+    assert summary.column_names[:8] == ["week", "week_start", "region_id", "service_line", "group_kind", "group_value",
+                                        "metric", "mean"]
+    con = duckdb.connect(str(loaded.path / "caretwin.duckdb"), read_only=True)
+    (run_id, label), = con.execute("SELECT run_id, label FROM _runs").fetchall()
+    assert label == "baseline" and run_id == record["run_id"]
+    n, = con.execute("SELECT count(*) FROM _run_metrics WHERE run_id = ?", [run_id]).fetchone()
+    con.close()
+    assert n == summary.num_rows
+    listed = runner.invoke(app, ["runs", str(loaded.path)])
+    assert run_id in listed.output
+
+
+def test_a_bad_parameter_file_is_refused_by_line_and_name_and_nothing_is_stored(loaded, tmp_path):
+    loaded.close()
+    bad = tmp_path / "p.toml"
+    bad.write_text("[workforce]\nrate_separation = 'high'\n")
+    res = runner.invoke(app, ["simulate", str(loaded.path), "--params", str(bad), "--weeks", "2", "--replications", "1"])
+    assert res.exit_code == 2
+    assert f"{bad}, row 2, column workforce.rate_separation: expected one number" in res.output
+    con = duckdb.connect(str(loaded.path / "caretwin.duckdb"), read_only=True)
+    assert "_runs" not in {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    con.close()
+
+
+def test_dask_gives_the_same_numbers_as_the_local_pool():
+    distributed = pytest.importorskip("dask.distributed")
+    from caretwin.synth.world import build_population
+
+    world = build_population(CountyParams(members=2000, regions=3, seed=1)).world
+    local = run_replications(world, weeks=4, replications=3, seed=9, workers=2)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None,
+                                  host="127.0.0.1") as cluster, distributed.Client(cluster) as client:
+        dask = run_replications(world, weeks=4, replications=3, seed=9, scheduler=client)
+    assert dask.backend == "dask"
+    assert np.array_equal(local.metrics, dask.metrics)
+
+
+def test_synth_history_is_run_by_the_engine_with_its_parameters(tmp_path):
+    # one model, not two: doubling the engine's ED rate roughly doubles the county's ED encounters
+    # (rate and its unmet-need multiplier, seed 3; asserted > 1.6x)
+    params = CountyParams(members=3000, regions=3, months=3, seed=3)
+    base = write_extract(params, tmp_path / "a")
+    doubled = write_extract(params, tmp_path / "b", engine_params=declared_params().update({"rate_ed": 0.9}))
+
+    def ed(path):
+        sql = f"SELECT count(*) FROM '{path}/encounters.csv' WHERE encounter_class = 'emergency'"
+        return duckdb.connect().execute(sql).fetchone()[0]
+
+    assert ed(doubled.path) > 1.6 * ed(base.path)
+    assert doubled.manifest["engine_parameters"]["utilisation"]["rate_ed"] == 0.9
