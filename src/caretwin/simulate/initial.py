@@ -9,6 +9,7 @@ import numpy as np
 
 from caretwin.errors import CaretwinError
 from caretwin.model.schema import HOUSING_STATUS, RACE_ETHNICITY, RURALITY, SEX
+from caretwin.simulate.modules.services import UNKNOWN_END
 from caretwin.simulate.state import (
     ACTIVE, CSU, HOME, HOSPITAL, LINE, NONE, PENDING, SNF, WAITING, Columns, World,
 )
@@ -158,7 +159,7 @@ def _world(day0: date, region_ids, rurality, travel, m: dict, p: dict, costs: di
         hours=hours, ti_referred=np.nan_to_num(_num(m["referred"])).astype(np.int32),
         ti_authorised=np.nan_to_num(_num(m["authorised"])).astype(np.int32), loc=loc,
         ti_ready=np.nan_to_num(_num(m["ready"])).astype(np.int32),
-        ti_service_end=np.full(n, -1, np.int32),  # drawn per replication by the demand module
+        ti_service_end=np.full(n, UNKNOWN_END, np.int32),  # drawn per replication by the demand module
     )
     return World(start=day0, region_ids=tuple(region_ids), rurality=rurality, travel=travel, members=members,
                  providers=providers, provider_ids=tuple(p["provider_id"]), unit_costs=costs)

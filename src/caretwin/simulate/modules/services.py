@@ -6,9 +6,10 @@ import numba as nb
 import numpy as np
 
 from caretwin.rng import uniform
-from caretwin.simulate.state import ACTIVE, LINE, NONE
+from caretwin.simulate.state import ACTIVE, LINE, NEVER, NONE
 
 HCBS, HOME_HEALTH = LINE["hcbs"], LINE["home_health"]
+UNKNOWN_END = NEVER  # ti_service_end of a service whose end the data do not say: drawn at the start of a run
 
 
 @nb.njit(cache=True)
@@ -59,7 +60,7 @@ def complete_episodes(key, members, line_hh, dur_hcbs, dur_home_health, svc_line
         if dur_service[i] <= 0:
             mean = dur_home_health if svc_line[i] == line_hh else dur_hcbs
             dur_service[i] = max(1, int(-mean * np.log1p(-uniform(key, 0, i, 0))))
-        if active[i] and ti_service_end[i] < 0:
+        if active[i] and ti_service_end[i] == UNKNOWN_END:
             ti_service_end[i] = dur_service[i]
         if pattern[i] == 0:
             v = min(7, max(1, int(np.ceil(max(hours[i], 1.0) / 4.0))))

@@ -1,0 +1,77 @@
+"""Engine benchmarks: member-days per second, state bytes per member, scaling in members, replications.
+
+    python benchmarks/engine.py [--members 1000000] [--replications 100] [--rep-members 100000] [--quick]
+
+Prints figures; asserts nothing. Targets (issue 4, 2-core machine): >= 25M member-days/s with all
+modules (a 1M-member year in <= 15 s), <= 200 bytes of state per member, time linear in members.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import numba
+import numpy as np
+
+from caretwin.simulate import Engine, run_replications
+from caretwin.synth import CountyParams
+from caretwin.synth.world import build_population
+
+DAYS = 364  # 52 weekly steps
+
+
+def world_of(members: int):
+    return build_population(CountyParams(members=members, regions=12, seed=1)).world
+
+
+def one_year(members: int) -> tuple[float, int]:
+    """Wall seconds of one replication of a year, and bytes of engine state per member."""
+    world = world_of(members)
+    engine = Engine(world)
+    t0 = time.perf_counter()
+    sim = engine.run(seed=1, weeks=DAYS // 7)
+    wall = time.perf_counter() - t0
+    return wall, sim.m.nbytes // members
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--members", type=int, default=1_000_000)
+    ap.add_argument("--replications", type=int, default=100)
+    ap.add_argument("--rep-members", type=int, default=100_000)
+    ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    args = ap.parse_args()
+    if args.quick:
+        args.members, args.replications, args.rep_members = 200_000, 8, 20_000
+    print(f"numba threads: {numba.get_num_threads()}")
+    Engine(world_of(2000)).run(seed=0, weeks=2)  # compile (or load the cache) outside the timings
+
+    print(f"\n1. one replication, all twelve modules, {DAYS} days")
+    sizes = [args.members // 8, args.members // 4, args.members // 2, args.members]
+    walls = []
+    for n in sizes:
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        wall, per_member = one_year(n)
+        walls.append(wall)
+        print(f"   {n:>10,} members: {wall:6.2f} s  {n * DAYS / wall / 1e6:6.1f}M member-days/s  "
+              f"state {per_member} B/member  (peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB,"
+              f" grew {(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024:.0f} MiB)")
+    slope = np.polyfit(sizes, walls, 1)
+    fit = np.polyval(slope, sizes)
+    r2 = 1 - ((np.array(walls) - fit) ** 2).sum() / ((np.array(walls) - np.mean(walls)) ** 2).sum()
+    print(f"   linear fit: {slope[0] * 1e6:.2f} s per million members + {slope[1]:.2f} s fixed; R^2 = {r2:.4f}")
+    print(f"   time per member, smallest vs largest: {walls[0] / sizes[0] * 1e6:.2f} vs {walls[-1] / sizes[-1] * 1e6:.2f} us")
+
+    print(f"\n2. {args.replications} replications of a {args.rep_members:,}-member county x {DAYS} days (process pool)")
+    world = world_of(args.rep_members)
+    t0 = time.perf_counter()
+    result = run_replications(world, weeks=DAYS // 7, replications=args.replications, seed=1)
+    wall = time.perf_counter() - t0
+    print(f"   {wall:.1f} s wall ({result.workers} workers, {result.backend}); "
+          f"{args.rep_members * DAYS * args.replications / wall / 1e6:.1f}M member-days/s")
+
+
+if __name__ == "__main__":
+    main()
