@@ -22,10 +22,13 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/fhir_ndjson.py
 	$(BIN)/python benchmarks/quality.py
+	$(BIN)/python benchmarks/engine.py
+	$(BIN)/python benchmarks/simpy_waitlist.py
 
 docs: $(STAMP)
 	$(BIN)/caretwin schema --markdown > docs/data-model.md
 	$(BIN)/caretwin settings --markdown > docs/settings.md
+	$(BIN)/caretwin params --markdown > docs/parameters.md
 
 clean:
 	rm -rf $(VENV) demo-workspace .pytest_cache .hypothesis

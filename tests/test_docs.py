@@ -30,6 +30,12 @@ def test_settings_docs_are_generated_from_the_code():
     assert all(f"`{s.name}`" in text for s in SETTINGS)
 
 
+def test_engine_parameter_docs_are_generated_from_the_modules():
+    from caretwin.simulate.docs import render_markdown as parameters_markdown
+
+    assert (ROOT / "docs" / "parameters.md").read_text() == parameters_markdown(), "docs/parameters.md is stale: run `make docs`"
+
+
 def test_readme_shows_the_two_commands():
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme

@@ -27,6 +27,18 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _print_run(result) -> None:
+    from caretwin.simulate import headline
+
+    t = result.timings
+    typer.echo(f"run {result.run_id}: {result.world.n_members:,} members, {result.weeks} weeks from "
+               f"{result.world.start}, {result.replications} replications ({result.backend}, {result.workers} workers) "
+               f"in {t['wall_s']:.1f} s ({t['member_days_per_s'] / 1e6:.1f}M member-days/s)")
+    typer.echo(f"\n{'whole horizon, all regions':<44}{'p05':>12}{'median':>12}{'p95':>12}")
+    for name, _unit, lo, mid, hi in headline(result):
+        typer.echo(f"{name:<44}{lo:>12,.0f}{mid:>12,.0f}{hi:>12,.0f}")
+
+
 def _print_status(status: dict) -> None:
     typer.echo(f"workspace  {status['name']}  ({status['path']})")
     typer.echo(f"schema     {status['schema_version']}   caretwin {status['caretwin_version']}")
@@ -244,7 +256,6 @@ def simulate(
     """Run replications of the twin forward from the workspace's current state and store them under a run id."""
     from datetime import date
 
-    from caretwin.simulate import headline
     from caretwin.simulate import simulate as run
     from caretwin.simulate.results import run_record
 
@@ -264,14 +275,8 @@ def simulate(
     if as_json:
         typer.echo(json.dumps(run_record(result, label), indent=1, default=str))
         return
-    t = result.timings
-    typer.echo(f"run {result.run_id}: {result.world.n_members:,} members, {result.weeks} weeks from "
-               f"{result.world.start}, {result.replications} replications ({result.backend}, {result.workers} workers) "
-               f"in {t['wall_s']:.1f} s ({t['member_days_per_s'] / 1e6:.1f}M member-days/s)")
-    typer.echo(f"\n{'whole horizon, all regions':<44}{'p05':>12}{'median':>12}{'p95':>12}")
-    for name, unit, lo, mid, hi in headline(result):
-        typer.echo(f"{name:<44}{lo:>12,.0f}{mid:>12,.0f}{hi:>12,.0f}")
-    typer.echo(f"\nstored in the workspace (_runs, _run_metrics)" + (f"; Parquet in {out}" if out else ""))
+    _print_run(result)
+    typer.echo("\nstored in the workspace (_runs, _run_metrics)" + (f"; Parquet in {out}" if out else ""))
 
 
 @app.command()
@@ -325,8 +330,9 @@ def demo(
     path: Annotated[Path, typer.Argument(help="Workspace folder for the demo.")] = Path("demo-workspace"),
     members: Annotated[int, typer.Option(help="Members in the demo county.", min=100)] = 5000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
+    replications: Annotated[int, typer.Option(help="Replications of the 26-week simulation.", min=1)] = 20,
 ) -> None:
-    """Build a demo workspace from a synthetic county and show what it holds (replaces an earlier demo)."""
+    """Build a demo workspace from a synthetic county, check it, and simulate it 26 weeks forward."""
     from caretwin.demo import build_demo
 
     t0 = time.perf_counter()
@@ -344,8 +350,13 @@ def demo(
     report_path.write_text(render_html(quality))
     s = quality.summary()
     typer.echo(f"\ndata quality: {s['checks']} checks, {s['fail']} failed; report: {report_path}")
-    typer.echo(f"demo ready in {time.perf_counter() - t0:.1f} s: try `caretwin status {path}` or "
-               f"`caretwin lineage {path} member_features`")
+    from caretwin.simulate import simulate as run
+
+    typer.echo(f"\nsimulating 26 weeks forward from the workspace's current state, {replications} replications ...")
+    result = run(path, weeks=26, replications=replications, seed=seed, label="demo baseline")
+    _print_run(result)
+    typer.echo(f"\ndemo ready in {time.perf_counter() - t0:.1f} s: try `caretwin status {path}`, "
+               f"`caretwin runs {path}` or `caretwin simulate {path} --help`")
 
 
 @app.command()

@@ -44,6 +44,19 @@ class Module:
         pass
 
 
+@nb.njit(inline="always", cache=True)
+def p_day(annual: float) -> float:
+    """Daily probability of an event with this annual rate: 1 - exp(-rate / 365).
+
+    A cubic series below 1% a day (relative error under 4e-8, finer than the float32 it is stored in),
+    which makes the weekly hazard refresh about twice as fast; the exact form above.
+    """
+    y = annual / 365.0
+    if y < 0.01:
+        return y * (1.0 - y * (0.5 - y / 6.0))
+    return -np.expm1(-y)
+
+
 @nb.njit(cache=True)
 def add_member(M, w, region, age_g, sex_g, race_g, k, v):
     """Add v to metric slot k for a member's region, in the whole population and each of its subgroups."""
@@ -54,17 +67,31 @@ def add_member(M, w, region, age_g, sex_g, race_g, k, v):
 
 
 @nb.njit(parallel=True, cache=True)
-def _draw(key, day, status, loc, hazard, readmit_until, p_readmit, i_admission, event):
+def _totals(hazard, total):
+    """Each member's summed daily hazard, accumulated exactly as `_draw` does (so a skip is never wrong)."""
+    h, n = hazard.shape
+    for i in nb.prange(n):
+        acc = 0.0
+        for j in range(h):
+            acc += hazard[j, i]
+        total[i] = acc
+
+
+@nb.njit(parallel=True, cache=True)
+def _draw(key, day, status, loc, hazard, total, readmit_until, p_readmit, i_admission, event):
     """One uniform per member at home picks at most one of the competing hazards (event = 1 + index)."""
-    n, h = hazard.shape
+    h, n = hazard.shape
     for i in nb.prange(n):
         event[i] = 0
         if status[i] != ENROLLED or loc[i] != HOME:
             continue
         u = uniform(key, day, i)
+        extra = p_readmit[i] if readmit_until[i] >= day else 0.0
+        if u >= total[i] + extra:  # no event today: most members, most days
+            continue
         acc = 0.0
         for j in range(h):
-            acc += hazard[i, j]
+            acc += hazard[j, i]
             if j == i_admission and readmit_until[i] >= day:
                 acc += p_readmit[i]
             if u < acc:
@@ -171,7 +198,8 @@ class Engine:
         m["g_age"] = (G_AGE + age_band_index(m.age)).astype(np.int8)
         m["g_sex"] = (G_SEX + m.sex).astype(np.int8)
         m["g_race"] = (G_RACE + m.race).astype(np.int8)
-        m["hazard"] = np.zeros((w.n_members, len(self.hazard_names)), np.float32)
+        m["hazard"] = np.zeros((len(self.hazard_names), w.n_members), np.float32)  # one contiguous row per hazard
+        m["hazard_total"] = np.zeros(w.n_members, np.float64)
         m["event"] = np.zeros(w.n_members, np.int8)
         M = np.zeros((weeks, w.n_regions, N_GROUPS, len(SLOTS)), np.float64)
         sim = Sim(world=w, p=self.params, seed=seed, modules=self.modules, weeks=weeks, m=m, pr=pr, M=M, recorder=recorder,
@@ -207,7 +235,8 @@ class Engine:
             if sim.day % 7 == 0:
                 for mod in self.modules:
                     mod.week(sim, day)
-            _draw(key, day, m.status, m.loc, m.hazard, m.readmit_until, m.p_readmit, i_adm, m.event)
+                _totals(m.hazard, m.hazard_total)
+            _draw(key, day, m.status, m.loc, m.hazard, m.hazard_total, m.readmit_until, m.p_readmit, i_adm, m.event)
             hit = np.flatnonzero(m.event)
             codes = m.event[hit]
             sim._events = {name: hit[codes == j + 1] for j, name in enumerate(self.hazard_names)}
@@ -219,3 +248,4 @@ class Engine:
                     _census(sim.M, w, k_members, m.status, m.region, m.g_age, m.g_sex, m.g_race)
                 for mod in self.modules:
                     mod.week_end(sim, day)
+

@@ -7,7 +7,7 @@ import numba as nb
 import numpy as np
 
 from caretwin.rng import uniforms
-from caretwin.simulate.engine import Module
+from caretwin.simulate.engine import Module, p_day
 from caretwin.simulate.metrics import SLOTS
 from caretwin.simulate.modules.hospital import bed_nodes
 from caretwin.simulate.params import Param
@@ -22,7 +22,7 @@ def _hazard(out, status, smi, sud, housing, unmet, rate_bh, rate_other, rel_hous
             continue
         r = rate_bh if (smi[i] or sud[i]) else rate_other
         r *= rel_housing[housing[i]] * (1.0 + rel_unmet * unmet[i])
-        out[i] = 1.0 - np.exp(-r / 365.0)
+        out[i] = p_day(r)
 
 
 class Crisis(Module):
@@ -52,13 +52,11 @@ class Crisis(Module):
                 if len(cand):
                     self.node_of_region[r] = cand[np.argmin(w.travel[r, cand])]
         self.j = sim.hazard_index["crisis"]
-        self.tmp = np.zeros(w.n_members, np.float32)
 
     def week(self, sim, day: int) -> None:
         m, p = sim.m, sim.p
-        _hazard(self.tmp, m.status, m.smi, m.sud, m.housing, m.unmet, p.rate_crisis_bh, p.rate_crisis_other,
+        _hazard(m.hazard[self.j], m.status, m.smi, m.sud, m.housing, m.unmet, p.rate_crisis_bh, p.rate_crisis_other,
                 np.array(p.rel_by_housing), p.rel_crisis_per_unmet_need)
-        m.hazard[:, self.j] = self.tmp
 
     def day(self, sim, day: int) -> None:
         m, p = sim.m, sim.p

@@ -16,13 +16,12 @@ DELIVERED, MISSED_PROVIDER, MISSED_MEMBER = 0, 1, 2
 
 
 @nb.njit(cache=True)
-def _visits(key, day, weekday, w, M, k_sched, k_missed, k_member, k_auth, k_deliv, svc, svc_line, pattern, visits_pw,
+def _visits(key, day, weekday, w, M, k_sched, k_missed, k_member, k_auth, k_deliv, active, svc_line, pattern, visits_pw,
             hours, provider, loc, region, g_age, g_sex, g_race, missed_share, week_missed, n_sched, n_missed, visit,
             p_base, p_member, record):
-    """One pass over members: today's visits (metrics by line and group) and the episodes that end today."""
-    for i in range(len(svc)):
-        if svc[i] != ACTIVE:
-            continue
+    """Today's visits of the members in service (metrics by line and group)."""
+    for j in range(len(active)):
+        i = active[j]
         if record:
             visit[i] = -1
         if (pattern[i] >> weekday) & 1 == 0:
@@ -96,12 +95,12 @@ class Delivery(Module):
     def day(self, sim, day: int) -> None:
         m, pr, k = sim.m, sim.pr, self.k
         w = sim.day // 7 if sim.day // 7 < sim.weeks else -1
+        active = np.flatnonzero(m.svc == ACTIVE)
         _visits(sim.key("visits"), day, day % 7, w, sim.M, k["scheduled_visits"], k["missed_visits"],
-                k["member_missed_visits"], k["authorised_hours"], k["delivered_hours"], m.svc, m.svc_line, m.pattern,
+                k["member_missed_visits"], k["authorised_hours"], k["delivered_hours"], active, m.svc_line, m.pattern,
                 m.visits_pw, m.hours, m.provider, m.loc, m.region, m.g_age, m.g_sex, m.g_race, pr.missed_share,
                 pr.week_missed, m.n_sched_w, m.n_missed_w, m.visit, sim.p.p_missed_provider_base,
                 sim.p.p_missed_member_visit, sim.recorder is not None)
         if sim.recorder is not None:
             sim.recorder.visits(sim, day)
-        active = np.flatnonzero(m.svc == ACTIVE)
         close_for(sim, active[m.ti_service_end[active] <= day], day, "completed")

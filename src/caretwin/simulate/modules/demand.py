@@ -5,16 +5,11 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from caretwin.simulate.engine import Module
+from caretwin.simulate.engine import Module, p_day
 from caretwin.simulate.metrics import SLOTS
 from caretwin.simulate.modules.services import HCBS, HOME_HEALTH, complete_episodes, open_for
 from caretwin.simulate.params import Param
 from caretwin.simulate.state import ACTIVE, ENROLLED, NONE, PENDING
-
-
-def per_day(annual: np.ndarray | float) -> np.ndarray | float:
-    """Daily probability of an event with the given annual rate."""
-    return 1.0 - np.exp(-np.asarray(annual) / 365.0)
 
 
 @nb.njit(parallel=True, cache=True)
@@ -30,7 +25,7 @@ def _referral_hazard(out, status, svc, tier, age, caregiver, rate_tier, rel_65, 
             r *= rel_child
         if not caregiver[i]:
             r *= rel_no_cg
-        out[i] = 1.0 - np.exp(-r / 365.0)
+        out[i] = p_day(r)
 
 
 class Demand(Module):
@@ -64,15 +59,13 @@ class Demand(Module):
         self.rel_region = np.ones(sim.world.n_regions)
         self.k_ref = SLOTS("referrals", "hcbs")
         self.j = sim.hazard_index["referral"]
-        self.tmp = np.zeros(sim.world.n_members, np.float32)
 
     def week(self, sim, day: int) -> None:
         m, p = sim.m, sim.p
         season = 1.0 + p.referral_seasonality * np.cos(2 * np.pi * ((sim.world.start.timetuple().tm_yday + day) % 365) / 365)
-        _referral_hazard(self.tmp, m.status, m.svc, m.tier, m.age, m.caregiver, np.array(p.rate_hcbs_referral_tier),
+        _referral_hazard(m.hazard[self.j], m.status, m.svc, m.tier, m.age, m.caregiver, np.array(p.rate_hcbs_referral_tier),
                          p.rel_hcbs_referral_65plus, p.rel_hcbs_referral_no_caregiver, p.rel_hcbs_referral_child,
                          p.rel_referrals * season, m.region, self.rel_region)
-        m.hazard[:, self.j] = self.tmp
 
     def day(self, sim, day: int) -> None:
         who = sim.events("referral")

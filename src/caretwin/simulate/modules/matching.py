@@ -17,8 +17,15 @@ def _match(order, day, svc, svc_line, region, hours, provider, ti_referred, dur_
     """First fit in the member's region, else the nearest region within the travel limit. Returns started members."""
     started = np.empty(len(order), np.int64)
     n = 0
+    # free hours only shrink during a call, so the largest free slot per line bounds who can be placed
+    most_free = np.zeros(np.max(p_line) + 1 if len(p_line) else 1)
+    for k in range(len(p_line)):
+        if p_open[k]:
+            most_free[p_line[k]] = max(most_free[p_line[k]], p_capacity[k] - committed[k])
     for j in range(len(order)):
         i = order[j]
+        if hours[i] - 1e-9 > most_free[svc_line[i]]:
+            continue
         best = -1
         best_t = np.inf
         for k in range(len(p_line)):

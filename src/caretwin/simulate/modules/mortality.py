@@ -6,7 +6,7 @@ import numba as nb
 import numpy as np
 
 from caretwin.rng import uniform
-from caretwin.simulate.engine import Module
+from caretwin.simulate.engine import Module, p_day
 from caretwin.simulate.metrics import SLOTS
 from caretwin.simulate.modules.services import close_for
 from caretwin.simulate.params import Param
@@ -21,9 +21,9 @@ def _hazards(out_death, out_exit, status, age, tier, svc, rate_age, rel_tier, ra
             out_exit[i] = 0.0
             continue
         a = 0 if age[i] < 18 else (1 if age[i] < 65 else (2 if age[i] < 80 else 3))
-        out_death[i] = 1.0 - np.exp(-rate_age[a] * rel_tier[tier[i] - 1] / 365.0)
+        out_death[i] = p_day(rate_age[a] * rel_tier[tier[i] - 1])
         r = rate_exit * (rel_exit_served if svc[i] != 0 else 1.0)
-        out_exit[i] = 1.0 - np.exp(-r / 365.0)
+        out_exit[i] = p_day(r)
 
 
 @nb.njit(cache=True)
@@ -60,8 +60,6 @@ class Mortality(Module):
 
     def init(self, sim) -> None:
         m = sim.m
-        n = sim.world.n_members
-        self.death, self.exit = np.zeros(n, np.float32), np.zeros(n, np.float32)
         self.j = (sim.hazard_index["death"], sim.hazard_index["disenrolment"])
         future = np.flatnonzero(m.status == NOT_YET)
         self.joiners = future[np.argsort(m.ti_enrol[future], kind="stable")]
@@ -69,10 +67,8 @@ class Mortality(Module):
 
     def week(self, sim, day: int) -> None:
         m, p = sim.m, sim.p
-        _hazards(self.death, self.exit, m.status, m.age, m.tier, m.svc, np.array(p.rate_death_by_age),
+        _hazards(m.hazard[self.j[0]], m.hazard[self.j[1]], m.status, m.age, m.tier, m.svc, np.array(p.rate_death_by_age),
                  np.array(p.rel_death_by_tier), p.rate_disenroll, p.rel_disenroll_in_service)
-        m.hazard[:, self.j[0]] = self.death
-        m.hazard[:, self.j[1]] = self.exit
         who = _institutionalise(sim.key("institutionalisation"), day, m.status, m.tier, m.unmet,
                                 p.rate_institutionalisation, p.rel_institutionalisation_per_unmet_need, 3)
         self.leave(sim, who, day, INSTITUTIONALISED)

@@ -7,7 +7,7 @@ import numba as nb
 import numpy as np
 
 from caretwin.rng import uniforms
-from caretwin.simulate.engine import Module
+from caretwin.simulate.engine import Module, p_day
 from caretwin.simulate.metrics import SLOTS
 from caretwin.simulate.params import Param
 from caretwin.simulate.state import ACTIVE, ENROLLED, PENDING, WAITING
@@ -36,8 +36,8 @@ def _hazards(out_ed, out_adm, status, tier, age, smi, sud, housing, unmet, svc, 
             adm *= 1.2
         if age[i] >= 65:
             adm *= rel_65
-        out_ed[i] = 1.0 - np.exp(-ed / 365.0)
-        out_adm[i] = 1.0 - np.exp(-adm / 365.0)
+        out_ed[i] = p_day(ed)
+        out_adm[i] = p_day(adm)
 
 
 class Utilisation(Module):
@@ -61,19 +61,15 @@ class Utilisation(Module):
     )
 
     def init(self, sim) -> None:
-        n = sim.world.n_members
-        self.ed, self.adm = np.zeros(n, np.float32), np.zeros(n, np.float32)
         self.j_ed, self.j_adm = sim.hazard_index["ed"], sim.hazard_index["admission"]
         self.k_ed = SLOTS("ed_visits")
 
     def week(self, sim, day: int) -> None:
         m, p = sim.m, sim.p
-        _hazards(self.ed, self.adm, m.status, m.tier, m.age, m.smi, m.sud, m.housing, m.unmet, m.svc, p.rate_ed,
+        _hazards(m.hazard[self.j_ed], m.hazard[self.j_adm], m.status, m.tier, m.age, m.smi, m.sud, m.housing, m.unmet, m.svc, p.rate_ed,
                  p.rate_admission, np.array(p.rel_ed_by_tier), np.array(p.rel_admission_by_tier),
                  np.array(p.rel_by_housing), p.rel_ed_per_unmet_need, p.rel_admission_per_unmet_need, p.rel_ed_smi,
                  p.rel_ed_sud, p.rel_admission_65plus, p.rel_acute_in_service, p.rel_acute_waiting)
-        m.hazard[:, self.j_ed] = self.ed
-        m.hazard[:, self.j_adm] = self.adm
 
     def day(self, sim, day: int) -> None:
         ed = sim.events("ed")
