@@ -199,3 +199,15 @@ def test_more_unmet_need_more_emergency_visits(world):
     for b, s in zip(runs(world), runs(cut)):
         assert total(s, "missed_visits", "hcbs") > 2 * total(b, "missed_visits", "hcbs")
         assert total(s, "ed_visits") > total(b, "ed_visits")
+
+
+def test_redeployed_staff_leave_one_region_and_arrive_in_the_other(world):
+    engine = Engine(world)
+    sim = engine.new_sim(seed=1, weeks=4)
+    hcbs = sim.pr.line == LINE["hcbs"]
+    before = np.bincount(sim.pr.region[hcbs], weights=sim.pr.headcount[hcbs], minlength=world.n_regions)
+    moved = sim.module("workforce").redeploy(sim, "hcbs", from_region=0, to_region=3, staff=5)
+    after = np.bincount(sim.pr.region[hcbs], weights=sim.pr.headcount[hcbs], minlength=world.n_regions)
+    assert moved == 5
+    assert after[0] == before[0] - 5 and after[3] == before[3] + 5 and after.sum() == before.sum()
+    assert np.array_equal(sim.pr.capacity[hcbs], sim.pr.headcount[hcbs] * sim.p.hours_per_fte_week)

@@ -120,3 +120,12 @@ def test_synth_history_is_run_by_the_engine_with_its_parameters(tmp_path):
 
     assert ed(doubled.path) > 1.6 * ed(base.path)
     assert doubled.manifest["engine_parameters"]["utilisation"]["rate_ed"] == 0.9
+
+
+def test_the_demo_checks_the_county_and_simulates_it(tmp_path):
+    res = runner.invoke(app, ["demo", str(tmp_path / "demo"), "--members", "600", "--replications", "2"])
+    assert res.exit_code == 0, res.output
+    assert "data quality:" in res.output and "run run-" in res.output
+    con = duckdb.connect(str(tmp_path / "demo" / "caretwin.duckdb"), read_only=True)
+    assert con.execute("SELECT label, replications, weeks FROM _runs").fetchall() == [("demo baseline", 2, 26)]
+    con.close()

@@ -27,7 +27,7 @@ def data_end(ws: Workspace) -> date:
     """The last day the workspace's activity tables cover."""
     (d,) = ws.con.execute("""SELECT max(d) FROM (
         SELECT max(scheduled_date) AS d FROM visits UNION ALL SELECT max(admit_date) FROM encounters
-        UNION ALL SELECT max(received_date) FROM referrals UNION ALL SELECT max(week_start) + 6 FROM workforce
+        UNION ALL SELECT max(received_date) FROM referrals UNION ALL SELECT max(week_start) FROM workforce
         UNION ALL SELECT max(enrollment_start) FROM members)""").fetchone()
     if d is None:
         raise CaretwinError(f"{ws.path}: the workspace holds no members or activity to start a simulation from")
