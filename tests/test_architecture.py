@@ -7,7 +7,7 @@ PACKAGE = Path(__file__).parents[1] / "src" / "caretwin"
 # left to right; the workspace is the store that ingest writes into, so it sits left of ingest
 LAYERS = ["model", "workspace", "ingest", "quality", "calibrate", "simulate", "synth", "scenarios", "risk",
           "reports", "api", "web", "demo", "cli"]
-CROSS_CUTTING = {"_version", "errors", "settings", "rng", "governance"}
+CROSS_CUTTING = {"_version", "errors", "files", "settings", "rng", "governance"}
 
 
 def layer_of(module: str) -> str:

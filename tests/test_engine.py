@@ -10,7 +10,15 @@ from caretwin.errors import ValidationError
 from caretwin.simulate import Engine, declared_params, run_replications
 from caretwin.simulate.metrics import SLOTS
 from caretwin.simulate.modules import ALL
-from caretwin.simulate.state import BOARDING, CSU, ENROLLED, LINE, NEED_SNF_QUEUED, SNF, Columns
+from caretwin.simulate.state import (
+    BOARDING,
+    CSU,
+    ENROLLED,
+    LINE,
+    NEED_SNF_QUEUED,
+    SNF,
+    Columns,
+)
 from caretwin.synth import CountyParams
 from caretwin.synth.world import build_population
 
@@ -152,7 +160,7 @@ def runs(world, params=None, actions=None, seeds=(1, 2)):
 
 def test_more_staff_fewer_missed_visits_and_shorter_waits(world):
     def staffed(share):
-        hcbs = lambda pr: pr.line == LINE["hcbs"]  # noqa: E731
+        hcbs = lambda pr: pr.line == LINE["hcbs"]
         return with_providers(world, headcount=lambda pr: np.where(hcbs(pr), np.round(pr.headcount * share), pr.headcount),
                               budget_fte=lambda pr: np.where(hcbs(pr), np.round(pr.budget_fte * share), pr.budget_fte))
 

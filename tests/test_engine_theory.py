@@ -30,7 +30,7 @@ def run_node(lam: float, mean_service: float, c: int, days: int, seed: int, warm
     waits, busy, served = [], [], 0
     for d in range(days):
         lo, hi = np.searchsorted(t, [d, d + 1])
-        kind, _, member, when, wait = node.advance(np.zeros(hi - lo, np.int64), np.arange(lo, hi), t[lo:hi], s[lo:hi], d + 1.0)
+        kind, _, member, _, wait = node.advance(np.zeros(hi - lo, np.int64), np.arange(lo, hi), t[lo:hi], s[lo:hi], d + 1.0)
         started = kind == 0
         late = t[member[started]] >= warmup
         waits.append(wait[started][late])

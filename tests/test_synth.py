@@ -6,9 +6,9 @@ import json
 import duckdb
 import pytest
 
-from caretwin.synth import CountyParams, write_extract
 from caretwin.simulate import Engine
 from caretwin.simulate.metrics import SLOTS
+from caretwin.synth import CountyParams, write_extract
 from caretwin.synth.world import build_population
 
 PARAMS = CountyParams(members=4000, regions=6, months=6, seed=5)

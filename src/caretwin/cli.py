@@ -338,7 +338,7 @@ def demo(
     t0 = time.perf_counter()
     typer.echo(f"generating a synthetic county of {members:,} members over 12 months (seed {seed}) ...")
     try:
-        ws, report = build_demo(path, members=members, seed=seed, replace=True)
+        ws, _ = build_demo(path, members=members, seed=seed, replace=True)
     except (CaretwinError, FileExistsError) as exc:
         _fail(str(exc))
     from caretwin.quality import render_html, run_quality

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import zlib
 
+import numba as _nb
 import numpy as np
 
 
@@ -25,7 +26,6 @@ def stream(seed: int, name: str, *keys: int) -> np.random.Generator:
 # numbers). The mixer is SplitMix64's finaliser (Steele, Lea & Flood, OOPSLA 2014), whose
 # counter-mode output passes BigCrush.
 
-import numba as _nb  # noqa: E402
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)

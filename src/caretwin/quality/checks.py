@@ -17,7 +17,7 @@ import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -407,7 +407,7 @@ class QualityReport:
     thresholds_file: str | None = None
 
     def summary(self) -> dict[str, Any]:
-        by = lambda attr: {v: {s: sum(1 for r in self.results if getattr(r, attr) == v and r.status == s) for s in STATUSES}  # noqa: E731
+        by = lambda attr: {v: {s: sum(1 for r in self.results if getattr(r, attr) == v and r.status == s) for s in STATUSES}
                            for v in (CATEGORIES if attr == "category" else SEVERITIES)}
         return {
             "checks": len(self.results),
@@ -442,5 +442,5 @@ def run_quality(ws: Workspace, *, thresholds: Thresholds | None = None, keys: bo
     run.history()
     run.representation()
     results = [r for r in run.results if only is None or only(r)]
-    return QualityReport(str(ws.path), datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    return QualityReport(str(ws.path), datetime.now(UTC).isoformat(timespec="seconds"),
                          time.perf_counter() - started, results, th.source)

@@ -10,7 +10,12 @@ import numpy as np
 
 from caretwin.simulate.initial import from_workspace
 from caretwin.simulate.results import store, summary_table, write_out
-from caretwin.simulate.runner import Progress, RunResult, resolve_params, run_replications
+from caretwin.simulate.runner import (
+    Progress,
+    RunResult,
+    resolve_params,
+    run_replications,
+)
 from caretwin.workspace import Workspace
 
 

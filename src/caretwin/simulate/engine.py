@@ -17,7 +17,14 @@ import numba as nb
 import numpy as np
 
 from caretwin.rng import stream_key, uniform
-from caretwin.simulate.metrics import G_AGE, G_RACE, G_SEX, N_GROUPS, SLOTS, age_band_index
+from caretwin.simulate.metrics import (
+    G_AGE,
+    G_RACE,
+    G_SEX,
+    N_GROUPS,
+    SLOTS,
+    age_band_index,
+)
 from caretwin.simulate.params import Param, Params
 from caretwin.simulate.state import ENROLLED, HOME, Columns, World
 
@@ -31,16 +38,16 @@ class Module:
     provider_columns: ClassVar[dict[str, tuple[type, Any]]] = {}
     hazards: ClassVar[tuple[str, ...]] = ()  # competing daily member hazards this module owns
 
-    def init(self, sim: Sim) -> None:  # noqa: B027 - optional hook
+    def init(self, sim: Sim) -> None:
         pass
 
-    def week(self, sim: Sim, day: int) -> None:  # noqa: B027
+    def week(self, sim: Sim, day: int) -> None:
         pass
 
-    def day(self, sim: Sim, day: int) -> None:  # noqa: B027
+    def day(self, sim: Sim, day: int) -> None:
         pass
 
-    def week_end(self, sim: Sim, day: int) -> None:  # noqa: B027
+    def week_end(self, sim: Sim, day: int) -> None:
         pass
 
 

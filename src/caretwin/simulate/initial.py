@@ -11,7 +11,17 @@ from caretwin.errors import CaretwinError
 from caretwin.model.schema import HOUSING_STATUS, RACE_ETHNICITY, RURALITY, SEX
 from caretwin.simulate.modules.services import UNKNOWN_END
 from caretwin.simulate.state import (
-    ACTIVE, CSU, HOME, HOSPITAL, LINE, NONE, PENDING, SNF, WAITING, Columns, World,
+    ACTIVE,
+    CSU,
+    HOME,
+    HOSPITAL,
+    LINE,
+    NONE,
+    PENDING,
+    SNF,
+    WAITING,
+    Columns,
+    World,
 )
 from caretwin.workspace import Workspace
 

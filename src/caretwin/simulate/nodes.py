@@ -36,7 +36,7 @@ class Nodes:
     def set_capacity(self, node: int, servers: int) -> None:
         if servers > self.busy_until.shape[1]:
             grow = servers - self.busy_until.shape[1] + 16
-            pad = lambda a, v: np.concatenate([a, np.full((a.shape[0], grow), v, a.dtype)], axis=1)  # noqa: E731
+            pad = lambda a, v: np.concatenate([a, np.full((a.shape[0], grow), v, a.dtype)], axis=1)
             self.busy_until, self.occupant, self.started = pad(self.busy_until, -INF), pad(self.occupant, -1), pad(self.started, 0.0)
         self.c[node] = servers
 

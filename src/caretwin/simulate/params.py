@@ -7,9 +7,10 @@ calibration can write a file that a person can read, diff and edit.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from caretwin.errors import Problem, ValidationError
 
@@ -56,7 +57,7 @@ class Params(Mapping[str, Any]):
                     problems.append(Problem(source, None, name, f"expected a list of {p.length} numbers"))
                     continue
                 v = tuple(float(x) for x in v)
-            elif isinstance(v, (list, tuple)) or isinstance(v, bool) or not isinstance(v, (int, float)):
+            elif isinstance(v, (list, tuple, bool)) or not isinstance(v, (int, float)):
                 problems.append(Problem(source, None, name, "expected one number"))
                 continue
             else:
@@ -108,7 +109,6 @@ class Params(Mapping[str, Any]):
             return None
 
         modules = {m for m, _ in self.declared.values()}
-        flat: dict[str, Value] = {}
         problems = []
         for section, values in data.items():
             if not isinstance(values, dict) or section not in modules:

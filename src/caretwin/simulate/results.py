@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from caretwin.files import new_folder
 from caretwin.model.schema import RURALITY, SCHEMA_VERSION
 from caretwin.simulate.metrics import GROUPS, SLOTS
 from caretwin.simulate.runner import RunResult
@@ -175,18 +174,10 @@ def write_out(result: RunResult, out: str | os.PathLike[str], summary: pa.Table 
     target = Path(out).absolute()
     if target.exists() and any(target.iterdir()):
         raise FileExistsError(f"{target}: already exists and is not empty")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with new_folder(target) as tmp:
         (tmp / "run.json").write_text(json.dumps(run_record(result, label), indent=1, sort_keys=True))
         pq.write_table(summary_table(result) if summary is None else summary, tmp / "summary.parquet", compression="zstd")
         pq.write_table(replications_table(result), tmp / "replications.parquet", compression="zstd")
-        if target.exists():
-            target.rmdir()
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return target
 
 

@@ -8,6 +8,7 @@ Each task returns only its weekly metrics array.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable
@@ -16,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import multiprocessing as mp
 import numpy as np
 
 from caretwin._version import __version__
@@ -149,7 +149,8 @@ def run_replications(world: World, params: Params | None = None, *, weeks: int =
 def _run_dask(scheduler: Any, world: World, params: Params, modules, seeds: list[int], weeks: int,
               out: list, tick: Callable[[], None]) -> None:
     try:
-        from dask.distributed import Client, as_completed as dask_completed
+        from dask.distributed import Client
+        from dask.distributed import as_completed as dask_completed
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise CaretwinError("the Dask backend needs the distributed extra: pip install 'caretwin[distributed]'") from exc
     client = scheduler if isinstance(scheduler, Client) else Client(scheduler)

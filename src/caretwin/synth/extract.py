@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from caretwin._version import __version__
+from caretwin.files import new_folder
 from caretwin.model.schema import (
     DISCHARGE_DISPOSITIONS,
     ENCOUNTER_CLASSES,
@@ -258,9 +257,7 @@ def write_extract(params: CountyParams, out: str | os.PathLike[str], *, fmt: str
     if target.exists() and any(target.iterdir()):
         raise FileExistsError(f"{target}: already exists and is not empty")
     county = simulate_county(params, engine_params)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
+    with new_folder(target) as tmp:
         con = duckdb.connect()
         con.execute("SET enable_progress_bar = false")
         _Builder(county, con).build()
@@ -280,10 +277,4 @@ def write_extract(params: CountyParams, out: str | os.PathLike[str], *, fmt: str
             "defects": {"rate": defects, "count": len(injected), "items": injected},
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        if target.exists():
-            target.rmdir()
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ExtractResult(target, rows, manifest)

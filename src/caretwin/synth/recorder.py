@@ -7,7 +7,17 @@ import numpy as np
 from caretwin.model.schema import DISCHARGE_DISPOSITIONS, ENCOUNTER_CLASSES
 from caretwin.rng import stream
 from caretwin.simulate.state import (
-    ACTIVE, DIED, DISENROLLED, LINE, NEED_DIED, NEED_HCBS, NEED_HOME, NEED_HOME_HEALTH, NEED_PSYCH, NEVER, WAITING,
+    ACTIVE,
+    DIED,
+    DISENROLLED,
+    LINE,
+    NEED_DIED,
+    NEED_HCBS,
+    NEED_HOME,
+    NEED_HOME_HEALTH,
+    NEED_PSYCH,
+    NEVER,
+    WAITING,
 )
 from caretwin.synth.state import Log, Records
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +21,7 @@ import duckdb
 
 from caretwin._version import __version__
 from caretwin.errors import CaretwinError
+from caretwin.files import new_folder
 from caretwin.governance import privacy
 from caretwin.model.schema import SCHEMA_VERSION, TABLES
 from caretwin.settings import resolve
@@ -144,10 +143,8 @@ class Workspace:
         target = Path(path).absolute()
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise CaretwinError(f"{target}: already exists and is not an empty folder")
-        target.parent.mkdir(parents=True, exist_ok=True)
         # Build in a sibling temporary folder, then rename: a failed init leaves nothing behind.
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
+        with new_folder(target, mode=0o700) as tmp:
             config = {
                 "workspace": {
                     "name": name or target.name,
@@ -165,11 +162,6 @@ class Workspace:
                     con.execute(stmt)
             finally:
                 con.close()
-            os.chmod(tmp, 0o700)
-            os.replace(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         return cls.open(target)
 
     @classmethod

@@ -70,7 +70,7 @@ class Crisis(Module):
         m.loc[bed] = BOARDING
         t = day + uniforms(key, day, bed, 1)
         service = -p.dur_csu_days * np.log1p(-uniforms(key, day, bed, 2))
-        kind, _, member, when, wait = self.nodes.advance(self.node_of_region[m.region[bed]], bed, t, service, day + 1.0)
+        kind, _, member, _, _ = self.nodes.advance(self.node_of_region[m.region[bed]], bed, t, service, day + 1.0)
         start, end, gone = member[kind == 0], member[kind == 1], member[kind == 2]
         m.loc[start] = CSU
         sim.add(start, SLOTS("bed_arrivals", "crisis_stabilization"))

@@ -7,7 +7,12 @@ import numpy as np
 
 from caretwin.simulate.engine import Module, p_day
 from caretwin.simulate.metrics import SLOTS
-from caretwin.simulate.modules.services import HCBS, HOME_HEALTH, complete_episodes, open_for
+from caretwin.simulate.modules.services import (
+    HCBS,
+    HOME_HEALTH,
+    complete_episodes,
+    open_for,
+)
 from caretwin.simulate.params import Param
 from caretwin.simulate.state import ACTIVE, ENROLLED, NONE, PENDING
 

@@ -13,8 +13,25 @@ from caretwin.simulate.modules.services import HCBS, HOME_HEALTH, open_for
 from caretwin.simulate.nodes import Nodes
 from caretwin.simulate.params import Param
 from caretwin.simulate.state import (
-    ACTIVE, BOARDING, CSU, DIED, ENROLLED, HOME, HOSPITAL, INSTITUTIONALISED, LINE, NEED_DIED, NEED_HCBS,
-    NEED_HOME, NEED_HOME_HEALTH, NEED_PSYCH, NEED_SNF, NEED_SNF_QUEUED, NONE, SNF, WAITING,
+    ACTIVE,
+    BOARDING,
+    CSU,
+    DIED,
+    ENROLLED,
+    HOME,
+    HOSPITAL,
+    INSTITUTIONALISED,
+    LINE,
+    NEED_DIED,
+    NEED_HCBS,
+    NEED_HOME,
+    NEED_HOME_HEALTH,
+    NEED_PSYCH,
+    NEED_SNF,
+    NEED_SNF_QUEUED,
+    NONE,
+    SNF,
+    WAITING,
 )
 
 
@@ -113,7 +130,7 @@ class Hospital(Module):
             service = -mean * np.log1p(-uniforms(key, 0, who))
             m.loc[who] = HOSPITAL  # they arrive at the start of day 0 and take their beds at once
             self._arrive(sim, who, np.full(len(who), -1e-9), service)
-            kind, node, member, t, wait = self.snf.advance(np.empty(0, np.int64), np.empty(0, np.int64),
+            kind, _, member, _, _ = self.snf.advance(np.empty(0, np.int64), np.empty(0, np.int64),
                                                            np.empty(0), np.empty(0), 0.0)
             m.loc[member[kind == 0]] = SNF
             m.loc[who[m.loc[who] == HOSPITAL]] = HOME
@@ -185,7 +202,7 @@ class Hospital(Module):
         m = sim.m
         parts = self._arrivals or [(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0))]
         node, who, t, service = (np.concatenate(x) for x in zip(*parts))
-        kind, _, member, when, wait = self.snf.advance(node, who, t, service, day + 1.0)
+        kind, _, member, _, _ = self.snf.advance(node, who, t, service, day + 1.0)
         rec = sim.recorder
         start = member[kind == 0]
         m.loc[start] = SNF

@@ -10,7 +10,13 @@ from caretwin.simulate.engine import Module, p_day
 from caretwin.simulate.metrics import SLOTS
 from caretwin.simulate.modules.services import close_for
 from caretwin.simulate.params import Param
-from caretwin.simulate.state import DIED, DISENROLLED, ENROLLED, INSTITUTIONALISED, NOT_YET
+from caretwin.simulate.state import (
+    DIED,
+    DISENROLLED,
+    ENROLLED,
+    INSTITUTIONALISED,
+    NOT_YET,
+)
 
 
 @nb.njit(parallel=True, cache=True)

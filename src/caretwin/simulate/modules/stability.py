@@ -54,7 +54,7 @@ class Stability(Module):
         self.staffed_mask = np.isin(sim.pr.line, STAFFED)
 
     def week_end(self, sim, day: int) -> None:
-        pr, p, m = sim.pr, sim.p, sim.m
+        pr, p = sim.pr, sim.p
         staffed = np.flatnonzero(self.staffed_mask & pr.is_open)
         n = len(staffed)
         inc, cmp_, exits = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.bool_)
