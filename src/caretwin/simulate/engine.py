@@ -10,7 +10,7 @@ come from `caretwin.rng.uniform`, keyed by (replication seed, stream, day, entit
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numba as nb
@@ -128,6 +128,8 @@ class Sim:
     recorder: Any = None
     day: int = 0  # days since the run's first day (metrics' week = day // 7)
     start_day: int = 0  # the engine day of the run's first day (negative for a burn-in)
+    hazard_index: dict[str, int] = field(default_factory=dict)  # competing hazard -> row of m.hazard
+    today: dict[str, np.ndarray] = field(default_factory=dict)  # hazard -> members whose draw picked it today
 
     def key(self, name: str) -> np.uint64:
         """The counter-RNG key of one named stream in this replication."""
@@ -138,22 +140,22 @@ class Sim:
 
     def events(self, name: str) -> np.ndarray:
         """Members whose draw today picked the named hazard, in member order."""
-        return self._events.get(name, _EMPTY)
+        return self.today.get(name, _EMPTY)
 
-    def add(self, members: np.ndarray, slot: int, values: np.ndarray | float = 1.0, day: int | None = None) -> None:
-        """Add per-member values to a metric slot for each member's region and subgroups."""
+    def add(self, members: np.ndarray, slot: int, values: np.ndarray | float = 1.0) -> None:
+        """Add per-member values to today's week of a metric slot, for each member's region and subgroups."""
         if len(members) == 0:
             return
-        w = (self.day if day is None else day) // 7
+        w = self.day // 7
         if w >= self.weeks:
             return
         m = self.m
         v = np.broadcast_to(np.asarray(values, dtype=np.float64), members.shape)
         _add_many(self.M, w, members, m.region, m.g_age, m.g_sex, m.g_race, slot, v)
 
-    def add_region(self, region: np.ndarray, slot: int, values: np.ndarray | float, day: int | None = None) -> None:
-        """Add to group 0 of a metric by region (provider-level metrics)."""
-        w = (self.day if day is None else day) // 7
+    def add_region(self, region: np.ndarray, slot: int, values: np.ndarray | float) -> None:
+        """Add to today's week of a metric, group 0, by region (provider-level metrics)."""
+        w = self.day // 7
         if w < self.weeks:
             np.add.at(self.M[w, :, 0, slot], region, values)
 
@@ -210,9 +212,7 @@ class Engine:
         m["event"] = np.zeros(w.n_members, np.int8)
         M = np.zeros((weeks, w.n_regions, N_GROUPS, len(SLOTS)), np.float64)
         sim = Sim(world=w, p=self.params, seed=seed, modules=self.modules, weeks=weeks, m=m, pr=pr, M=M, recorder=recorder,
-                  start_day=start_day)
-        sim.hazard_index = {h: j for j, h in enumerate(self.hazard_names)}
-        sim._events = {}
+                  start_day=start_day, hazard_index={h: j for j, h in enumerate(self.hazard_names)})
         for mod in self.modules:
             mod.init(sim)
         return sim
@@ -246,7 +246,7 @@ class Engine:
             _draw(key, day, m.status, m.loc, m.hazard, m.hazard_total, m.readmit_until, m.p_readmit, i_adm, m.event)
             hit = np.flatnonzero(m.event)
             codes = m.event[hit]
-            sim._events = {name: hit[codes == j + 1] for j, name in enumerate(self.hazard_names)}
+            sim.today = {name: hit[codes == j + 1] for j, name in enumerate(self.hazard_names)}
             for mod in self.modules:
                 mod.day(sim, day)
             if sim.day % 7 == 6:

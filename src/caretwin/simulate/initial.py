@@ -54,8 +54,8 @@ def from_workspace(ws: Workspace, as_of: date | None = None) -> World:
         raise CaretwinError(f"{ws.path}: no regions; load a regions table before simulating")
     region_ids = tuple(r[0] for r in regions)
     rindex = {r: i for i, r in enumerate(region_ids)}
-    rurality = np.array([min(RURALITY.index(r[1]) if r[1] in RURALITY else 1, 3) if r[1] != "unknown" else 1
-                         for r in regions], np.int8)
+    known = RURALITY[:4]  # urban .. frontier; unknown is treated as suburban
+    rurality = np.array([known.index(r[1]) if r[1] in known else 1 for r in regions], np.int8)
     R = len(region_ids)
     travel = np.full((R, R), np.inf, np.float32)
     np.fill_diagonal(travel, 0.0)
@@ -108,6 +108,8 @@ def from_workspace(ws: Workspace, as_of: date | None = None) -> World:
         WHERE m.enrollment_start <= {d} AND (m.enrollment_end IS NULL OR m.enrollment_end > {d})
           AND (m.death_date IS NULL OR m.death_date > {d})
         ORDER BY m.member_id""").fetchnumpy()
+    if len(members["member_id"]) == 0:
+        raise CaretwinError(f"{ws.path}: no member is enrolled on {as_of}; nothing to simulate")
     providers = con.execute(f"""
         WITH w AS (
             SELECT provider_id, arg_max(struct_pack(headcount, vacancies), week_start) AS w FROM workforce
