@@ -2,6 +2,7 @@
 
 import math
 
+import ciw  # a development dependency: the peer simulator
 import numpy as np
 import pytest
 
@@ -79,7 +80,6 @@ def test_waiting_customers_give_up_after_their_patience():
 def test_the_same_queue_in_ciw_agrees_within_confidence_intervals():
     # M/M/3 at utilisation 0.8, 20 replications each of 3,000 days after a 200-day warm-up (seeds 0-19);
     # the difference of the two means must lie inside its 95% confidence interval.
-    ciw = pytest.importorskip("ciw")
     lam, mu, c, days, warmup, reps = 2.4, 1.0, 3, 3000, 200, 20
 
     def ciw_mean(seed: int) -> float:

@@ -95,7 +95,8 @@ def test_a_bad_parameter_file_is_refused_by_line_and_name_and_nothing_is_stored(
 
 
 def test_dask_gives_the_same_numbers_as_the_local_pool():
-    distributed = pytest.importorskip("dask.distributed")
+    from dask import distributed  # the `distributed` extra, installed with the development tools
+
     from caretwin.synth.world import build_population
 
     world = build_population(CountyParams(members=2000, regions=3, seed=1)).world
