@@ -130,3 +130,21 @@ def test_the_demo_checks_the_county_and_simulates_it(tmp_path):
     con = duckdb.connect(str(tmp_path / "demo" / "caretwin.duckdb"), read_only=True)
     assert con.execute("SELECT label, replications, weeks FROM _runs").fetchall() == [("demo baseline", 2, 26)]
     con.close()
+
+
+def test_members_already_in_beds_keep_them_and_every_bed_is_accounted_for(loaded):
+    from caretwin.simulate import Engine
+    from caretwin.simulate.state import CSU, SNF
+
+    world = from_workspace(loaded)
+    on_record = {SNF: int((world.members["loc"] == SNF).sum()), CSU: int((world.members["loc"] == CSU).sum())}
+    assert on_record[SNF] > 0
+    engine = Engine(world)
+    sim = engine.new_sim(seed=1, weeks=2)
+    snf, csu = sim.module("hospital").snf, sim.module("crisis").nodes
+    assert snf.occupancy().sum() + snf.q_len.sum() == on_record[SNF]
+    assert csu.occupancy().sum() + csu.q_len.sum() == on_record[CSU]
+    for day in range(14):
+        engine.advance(sim, day, day + 1)
+        assert (sim.m.loc == SNF).sum() == snf.occupancy().sum()
+        assert (sim.m.loc == CSU).sum() == csu.occupancy().sum()

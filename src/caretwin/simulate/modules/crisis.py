@@ -9,7 +9,7 @@ import numpy as np
 from caretwin.rng import uniforms
 from caretwin.simulate.engine import Module, p_day
 from caretwin.simulate.metrics import SLOTS
-from caretwin.simulate.modules.hospital import bed_nodes
+from caretwin.simulate.modules.hospital import bed_nodes, place_initial
 from caretwin.simulate.params import Param
 from caretwin.simulate.state import BOARDING, CSU, ENROLLED, HOME
 
@@ -52,6 +52,11 @@ class Crisis(Module):
                 if len(cand):
                     self.node_of_region[r] = cand[np.argmin(w.travel[r, cand])]
         self.j = sim.hazard_index["crisis"]
+        m = sim.m
+        who = np.flatnonzero(m.loc == CSU)
+        queued = place_initial(sim, self.nodes, self.node_of_region[m.region[who]], who,
+                               np.full(len(who), p.dur_csu_days), "csu-initial")
+        m.loc[queued] = BOARDING  # more occupants on record than beds
 
     def week(self, sim, day: int) -> None:
         m, p = sim.m, sim.p

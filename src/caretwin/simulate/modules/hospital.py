@@ -82,6 +82,17 @@ def _census(M, w, day, away, loc, need, ti_ready, supported, status, region, g_a
             add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_sh, 1.0)
 
 
+def place_initial(sim, nodes: Nodes, node: np.ndarray, who: np.ndarray, mean_stay: np.ndarray, stream: str) -> np.ndarray:
+    """Put the members already in beds when the run starts into their nodes (just before day 0, with a
+    fresh memoryless stay); returns those who found no bed and are queued instead."""
+    if len(who) == 0:
+        return who
+    service = np.maximum(-mean_stay * np.log1p(-uniforms(sim.key(stream), 0, who)), 1e-6)  # no stay ends before day 0
+    kind, _, member, _, _ = nodes.advance(node.astype(np.int64), who.astype(np.int64), np.full(len(who), -1e-9),
+                                          service, 0.0)
+    return who[~np.isin(who, member[kind == 0])]
+
+
 def bed_nodes(sim, line: str, patience: float) -> Nodes:
     """One node per region, with the beds of that region's open providers of the line."""
     pr = sim.pr
@@ -121,19 +132,15 @@ class Hospital(Module):
         self._placed_snf(sim)
 
     def _placed_snf(self, sim) -> None:
-        """Members already in a SNF bed when the run starts occupy it for a fresh (memoryless) stay."""
+        """Members in a SNF bed when the run starts keep it, for a fresh (memoryless) stay."""
         m = sim.m
         who = np.flatnonzero(m.loc == SNF)
-        if len(who):
-            key = sim.key("snf-initial")
-            mean = np.where(m.long_stay[who], sim.p.dur_institutional_days, sim.p.dur_snf_days)
-            service = -mean * np.log1p(-uniforms(key, 0, who))
-            m.loc[who] = HOSPITAL  # they arrive at the start of day 0 and take their beds at once
-            self._arrive(sim, who, np.full(len(who), -1e-9), service)
-            kind, _, member, _, _ = self.snf.advance(np.empty(0, np.int64), np.empty(0, np.int64),
-                                                           np.empty(0), np.empty(0), 0.0)
-            m.loc[member[kind == 0]] = SNF
-            m.loc[who[m.loc[who] == HOSPITAL]] = HOME
+        mean = np.where(m.long_stay[who], sim.p.dur_institutional_days, sim.p.dur_snf_days)
+        queued = place_initial(sim, self.snf, m.region[who], who, mean, "snf-initial")
+        # more occupants on record than beds: the rest wait in hospital, as delayed discharges
+        m.loc[queued] = HOSPITAL
+        m.need[queued] = NEED_SNF_QUEUED
+        m.ti_ready[queued] = 0
 
     def _arrive(self, sim, who, t, service) -> None:
         self._arrivals.append((sim.m.region[who].astype(np.int64), who.astype(np.int64), t, service))
