@@ -148,3 +148,17 @@ def test_members_already_in_beds_keep_them_and_every_bed_is_accounted_for(loaded
         engine.advance(sim, day, day + 1)
         assert (sim.m.loc == SNF).sum() == snf.occupancy().sum()
         assert (sim.m.loc == CSU).sum() == csu.occupancy().sum()
+
+
+def test_synth_takes_an_engine_parameter_file_and_refuses_a_bad_one(tmp_path):
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    good.write_text("[hospital]\nmax_delayed_discharge_days = 3\n")
+    bad.write_text("[hospital]\nrate_ed = 0.9\n")
+    res = runner.invoke(app, ["synth", str(tmp_path / "x"), "--members", "500", "--regions", "2", "--months", "1",
+                              "--params", str(good)])
+    assert res.exit_code == 0, res.output
+    manifest = json.loads((tmp_path / "x" / "manifest.json").read_text())
+    assert manifest["engine_parameters"]["hospital"]["max_delayed_discharge_days"] == 3
+    res = runner.invoke(app, ["synth", str(tmp_path / "y"), "--members", "500", "--params", str(bad)])
+    assert res.exit_code == 2 and "hospital.rate_ed: belongs to [utilisation]" in res.output
+    assert not (tmp_path / "y").exists()
