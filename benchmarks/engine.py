@@ -9,7 +9,8 @@ modules (a 1M-member year in <= 15 s), <= 200 bytes of state per member, time li
 from __future__ import annotations
 
 import argparse
-import resource
+import subprocess
+import sys
 import time
 
 import numba
@@ -36,13 +37,34 @@ def one_year(members: int) -> tuple[float, int]:
     return wall, sim.m.nbytes // members
 
 
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
+def peak_memory(members: int) -> None:
+    """Peak resident memory of one replication above the loaded interpreter, per member (Linux)."""
+    Engine(world_of(2000)).run(seed=0, weeks=1)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # resets the peak (VmHWM) to the current resident size
+    base = _status_kib("VmRSS")
+    one_year(members)
+    peak = _status_kib("VmHWM")
+    print(f"   peak memory, {members:,} members: {(peak - base) / 1024:.0f} MiB above the loaded interpreter = "
+          f"{(peak - base) * 1024 / members:.0f} B per member (the world as loaded plus one replication's state)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--members", type=int, default=1_000_000)
     ap.add_argument("--replications", type=int, default=100)
     ap.add_argument("--rep-members", type=int, default=100_000)
     ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    ap.add_argument("--peak-memory", type=int, metavar="N", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.peak_memory:
+        peak_memory(args.peak_memory)
+        return
     if args.quick:
         args.members, args.replications, args.rep_members = 200_000, 8, 20_000
     print(f"numba threads: {numba.get_num_threads()}")
@@ -52,17 +74,16 @@ def main() -> None:
     sizes = [args.members // 8, args.members // 4, args.members // 2, args.members]
     walls = []
     for n in sizes:
-        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         wall, per_member = one_year(n)
         walls.append(wall)
         print(f"   {n:>10,} members: {wall:6.2f} s  {n * DAYS / wall / 1e6:6.1f}M member-days/s  "
-              f"state {per_member} B/member  (peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB,"
-              f" grew {(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024:.0f} MiB)")
+              f"engine state {per_member} B/member")
     slope = np.polyfit(sizes, walls, 1)
     fit = np.polyval(slope, sizes)
     r2 = 1 - ((np.array(walls) - fit) ** 2).sum() / ((np.array(walls) - np.mean(walls)) ** 2).sum()
     print(f"   linear fit: {slope[0] * 1e6:.2f} s per million members + {slope[1]:.2f} s fixed; R^2 = {r2:.4f}")
     print(f"   time per member, smallest vs largest: {walls[0] / sizes[0] * 1e6:.2f} vs {walls[-1] / sizes[-1] * 1e6:.2f} us")
+    subprocess.run([sys.executable, __file__, "--peak-memory", str(args.members)], check=True)
 
     print(f"\n2. {args.replications} replications of a {args.rep_members:,}-member county x {DAYS} days (process pool)")
     world = world_of(args.rep_members)
