@@ -102,8 +102,9 @@ def test_dask_gives_the_same_numbers_as_the_local_pool():
     world = build_population(CountyParams(members=2000, regions=3, seed=1)).world
     local = run_replications(world, weeks=4, replications=3, seed=9, workers=2)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None,
-                                  host="127.0.0.1") as cluster, distributed.Client(cluster) as client:
-        dask = run_replications(world, weeks=4, replications=3, seed=9, scheduler=client)
+                                  host="127.0.0.1") as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")  # what --scheduler takes
+        dask = run_replications(world, weeks=4, replications=3, seed=9, scheduler=cluster.scheduler_address)
     assert dask.backend == "dask"
     assert np.array_equal(local.metrics, dask.metrics)
 
