@@ -163,3 +163,27 @@ def test_synth_takes_an_engine_parameter_file_and_refuses_a_bad_one(tmp_path):
     res = runner.invoke(app, ["synth", str(tmp_path / "y"), "--members", "500", "--params", str(bad)])
     assert res.exit_code == 2 and "hospital.rate_ed: belongs to [utilisation]" in res.output
     assert not (tmp_path / "y").exists()
+
+
+def test_the_state_at_a_past_cutoff_is_what_the_county_was_then(tmp_path):
+    # the synthetic county's own episodes and stays are the truth; the workspace only has its canonical rows
+    from caretwin import Workspace
+    from caretwin.synth.county import simulate_county
+
+    params = CountyParams(members=3000, regions=4, months=6, seed=21)
+    county = simulate_county(params)
+    ws = Workspace.create(tmp_path / "ws")
+    ingest(ws, write_extract(params, tmp_path / "x").path)
+    e, m, st = county.episodes, county.members, county.stays
+    for cut in (45, 90, 150):
+        world = from_workspace(ws, as_of=params.start + timedelta(days=cut))
+        alive = (m["enroll_start"] <= cut) & (m["enroll_end"] > cut) & (m["death"] > cut)
+        open_ = (e.ended > cut) & alive[e.member]
+        svc = world.members["svc"]
+        assert world.n_members == alive.sum()
+        assert (world.members["loc"] == HOSPITAL).sum() == ((st.cls == 1) & (st.admit <= cut) & (st.discharge > cut)
+                                                           & alive[st.member]).sum()
+        assert (svc == PENDING).sum() == ((e.received <= cut) & (e.authorised > cut) & open_).sum()
+        # a service ending on the cut-off day is still covered by its authorisation that day: allow a few
+        assert abs((svc == ACTIVE).sum() - ((e.started <= cut) & open_).sum()) <= 3
+        assert abs((svc == WAITING).sum() - ((e.authorised <= cut) & (e.started > cut) & open_).sum()) <= 3

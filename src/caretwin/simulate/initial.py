@@ -96,10 +96,16 @@ def from_workspace(ws: Workspace, as_of: date | None = None) -> World:
                coalesce(m.serious_mental_illness, false) AS smi, coalesce(m.substance_use_disorder, false) AS sud,
                coalesce(m.caregiver_support, true) AS caregiver,
                coalesce({_codes(HOUSING_STATUS).format(col='coalesce(h.status, m.housing_status)')}, 0) AS housing,
-               ref.r.service_line AS line, ref.r.status AS status, ref.r.received_date - DATE '{day0}' AS referred,
+               ref.r.service_line AS line,
+               CASE WHEN ref.r IS NULL THEN 'none'
+                    WHEN ref.r.start_of_care_date <= {d} AND au.a.provider_id IS NOT NULL THEN 'active'
+                    WHEN ref.r.start_of_care_date <= {d} THEN 'ended'
+                    WHEN ref.r.status = 'withdrawn' THEN 'withdrawn'
+                    WHEN ref.r.authorized_date <= {d} THEN 'waiting'
+                    ELSE 'pending' END AS state,
+               ref.r.received_date - DATE '{day0}' AS referred,
                coalesce(ref.r.authorized_date, ref.r.received_date) - DATE '{day0}' AS authorised,
                coalesce(au.a.hours_per_week, ref.r.hours_per_week, 0) AS hours, au.a.provider_id AS provider_id,
-               ref.r.start_of_care_date IS NOT NULL AND ref.r.start_of_care_date <= {d} AS started,
                stay.s.encounter_class AS stay_class, stay.s.service_line AS stay_line,
                coalesce(stay.s.ready_for_discharge_date, stay.s.admit_date + 4) - DATE '{day0}' AS ready
         FROM members m JOIN _sim_regions r USING (region_id)
@@ -148,12 +154,12 @@ def _world(day0: date, region_ids, rurality, travel, m: dict, p: dict, costs: di
     budget = headcount + np.where(known, np.nan_to_num(_num(p["vacancies"])), 0.0)
     providers = Columns(line=line, region=np.asarray(p["region"], np.int16), capacity=np.where(staffed, 0.0, cap),
                         budget_fte=np.where(staffed, budget, 0.0), headcount=np.where(staffed, headcount, 0).astype(np.int32))
-    status = _obj(m["status"])
+    state = _obj(m["state"])
     svc_line = np.array([LINE.get(s, 0) if s else 0 for s in _obj(m["line"])], np.int8)
     provider = np.array([pindex.get(x, -1) if x else -1 for x in _obj(m["provider_id"])], np.int32)
-    started = np.ma.filled(np.ma.asarray(m["started"]), False).astype(bool) & (status == "started") & (provider >= 0)
-    svc = np.where(started, ACTIVE, np.where(status == "pending", PENDING,
-                                            np.where(np.isin(status, ("authorized", "started")), WAITING, NONE)))
+    # in service with a provider that is no longer open: waiting for another one
+    svc = np.where(state == "active", np.where(provider >= 0, ACTIVE, WAITING),
+                   np.where(state == "pending", PENDING, np.where(state == "waiting", WAITING, NONE)))
     svc = svc.astype(np.int8)
     hours = np.nan_to_num(_num(m["hours"])).astype(np.float32)
     committed = np.bincount(provider[svc == ACTIVE], weights=hours[svc == ACTIVE], minlength=P)
