@@ -219,3 +219,14 @@ def test_redeployed_staff_leave_one_region_and_arrive_in_the_other(world):
     assert moved == 5
     assert after[0] == before[0] - 5 and after[3] == before[3] + 5 and after.sum() == before.sum()
     assert np.array_equal(sim.pr.capacity[hcbs], sim.pr.headcount[hcbs] * sim.p.hours_per_fte_week)
+
+
+def test_replications_can_each_run_with_their_own_parameter_draw():
+    # parameter uncertainty: replications cycle through the draws, the same way on every backend
+    w = build_population(CountyParams(members=3000, regions=4, seed=2)).world
+    low, high = (declared_params().update({"rate_ed": r}) for r in (0.2, 1.2))
+    serial = run_replications(w, weeks=8, replications=4, seed=3, workers=1, draws=[low, high])
+    pooled = run_replications(w, weeks=8, replications=4, seed=3, workers=2, draws=[low, high])
+    assert np.array_equal(serial.metrics, pooled.metrics) and serial.parameter_sets == 2
+    ed = serial.total("ed_visits")
+    assert ed[1] > 3 * ed[0] and ed[3] > 3 * ed[2]  # replications 1 and 3 ran with the high rate

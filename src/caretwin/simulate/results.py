@@ -146,7 +146,7 @@ def run_record(result: RunResult, label: str | None = None) -> dict:
         "workers": result.workers, "members": result.world.n_members, "providers": result.world.n_providers,
         "parameters": result.params.by_module(), "changed_parameters": result.params.changed(),
         "caretwin_version": result.code_version, "schema_version": SCHEMA_VERSION, "timings": result.timings,
-        "label": label,
+        "parameter_sets": result.parameter_sets, "label": label,
     }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -48,6 +48,7 @@ class RunResult:
     backend: str = "process"
     workers: int = 1
     code_version: str = __version__
+    parameter_sets: int = 0  # parameter draws the replications cycled through (0: one fixed set)
 
     @property
     def replications(self) -> int:
@@ -70,15 +71,18 @@ class RunResult:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(world: World, params: Params, modules: list[Module] | None) -> None:
+def _init_worker(world: World, sets: list[Params], modules: list[Module] | None) -> None:
     import numba
 
     numba.set_num_threads(1)  # replications are the parallelism; one thread each avoids oversubscription
-    _WORKER["engine"] = Engine(world, params, modules)
+    _WORKER.update(world=world, sets=sets, modules=modules, engines={})
 
 
-def _replicate(seed: int, weeks: int) -> np.ndarray:
-    return _WORKER["engine"].run(seed, weeks).M.astype(np.float32)
+def _replicate(which: int, seed: int, weeks: int) -> np.ndarray:
+    engines = _WORKER["engines"]
+    if which not in engines:
+        engines[which] = Engine(_WORKER["world"], _WORKER["sets"][which], _WORKER["modules"])
+    return engines[which].run(seed, weeks).M.astype(np.float32)
 
 
 def _replicate_with(world: World, params: Params, modules: list[Module] | None, seed: int, weeks: int) -> np.ndarray:
@@ -103,11 +107,18 @@ def resolve_params(world: World, params: Params | str | os.PathLike[str] | None,
 def run_replications(world: World, params: Params | None = None, *, weeks: int = 26, replications: int = 100,
                      seed: int = 0, workers: int | None = None, scheduler: str | None = None,
                      progress: Progress | None = None, modules: list[Module] | None = None,
-                     run_id: str | None = None) -> RunResult:
-    """Run `replications` replications of `weeks` weeks; `scheduler` ("tcp://host:port" or a dask Client) uses Dask."""
+                     run_id: str | None = None, draws: Sequence[Params] | None = None) -> RunResult:
+    """Run `replications` replications of `weeks` weeks; `scheduler` ("tcp://host:port" or a dask Client) uses Dask.
+
+    With `draws` (parameter sets drawn from their uncertainty, e.g. by calibration), replication r runs
+    with `draws[r % len(draws)]`, so the spread of the results carries parameter uncertainty as well as
+    the model's own randomness; `params` then only labels the run (its central values).
+    """
     if weeks < 1 or replications < 1:
         raise CaretwinError("weeks and replications must be at least 1")
     params = params if params is not None else resolve_params(world, None, modules)
+    sets = list(draws) if draws else [params]
+    which = [r % len(sets) for r in range(replications)]
     seeds = replication_seeds(seed, replications)
     workers = workers or min(os.cpu_count() or 1, replications)
     out: list[np.ndarray | None] = [None] * replications
@@ -122,19 +133,19 @@ def run_replications(world: World, params: Params | None = None, *, weeks: int =
 
     if scheduler is not None:
         backend = "dask"
-        _run_dask(scheduler, world, params, modules, seeds, weeks, out, tick)
+        _run_dask(scheduler, world, sets, which, modules, seeds, weeks, out, tick)
     elif workers == 1:
         backend = "serial"
-        engine = Engine(world, params, modules)
+        engines = [Engine(world, p, modules) for p in sets]
         for r, s in enumerate(seeds):
-            out[r] = engine.run(s, weeks).M.astype(np.float32)
+            out[r] = engines[which[r]].run(s, weeks).M.astype(np.float32)
             tick()
     else:
         backend = "process"
         ctx = mp.get_context("spawn")  # numba's threading layer is not fork-safe
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(world, params, modules)) as pool:
-            futures = {pool.submit(_replicate, s, weeks): r for r, s in enumerate(seeds)}
+                                 initargs=(world, sets, modules)) as pool:
+            futures = {pool.submit(_replicate, which[r], s, weeks): r for r, s in enumerate(seeds)}
             for f in as_completed(futures):
                 out[futures[f]] = f.result()
                 tick()
@@ -143,11 +154,12 @@ def run_replications(world: World, params: Params | None = None, *, weeks: int =
     member_days = float(world.n_members) * 7 * weeks * replications
     run_id = run_id or new_run_id()
     return RunResult(run_id, world, params, seed, weeks, metrics, backend=backend, workers=workers,
-                     timings={"wall_s": round(wall, 3), "member_days_per_s": round(member_days / wall, 1)})
+                     timings={"wall_s": round(wall, 3), "member_days_per_s": round(member_days / wall, 1)},
+                     parameter_sets=len(sets) if draws else 0)
 
 
-def _run_dask(scheduler: Any, world: World, params: Params, modules, seeds: list[int], weeks: int,
-              out: list, tick: Callable[[], None]) -> None:
+def _run_dask(scheduler: Any, world: World, sets: list[Params], which: list[int], modules, seeds: list[int],
+              weeks: int, out: list, tick: Callable[[], None]) -> None:
     try:
         from dask.distributed import Client
         from dask.distributed import as_completed as dask_completed
@@ -155,8 +167,10 @@ def _run_dask(scheduler: Any, world: World, params: Params, modules, seeds: list
         raise CaretwinError("the Dask backend needs the distributed extra: pip install 'caretwin[distributed]'") from exc
     client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
     try:
-        shared = client.scatter([world, params, modules], broadcast=True)
-        futures = [client.submit(_replicate_with, *shared, s, weeks, pure=False) for s in seeds]
+        world_f, modules_f = client.scatter([world, modules], broadcast=True)
+        set_fs = client.scatter(sets, broadcast=True)
+        futures = [client.submit(_replicate_with, world_f, set_fs[which[r]], modules_f, s, weeks, pure=False)
+                   for r, s in enumerate(seeds)]
         index = {f.key: r for r, f in enumerate(futures)}
         for f in dask_completed(futures):
             out[index[f.key]] = f.result()
