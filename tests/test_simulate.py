@@ -95,7 +95,9 @@ def test_a_bad_parameter_file_is_refused_by_line_and_name_and_nothing_is_stored(
 
 
 def test_dask_gives_the_same_numbers_as_the_local_pool():
-    from dask import distributed  # the `distributed` extra, installed with the development tools
+    from dask import (
+        distributed,  # the `distributed` extra, installed with the development tools
+    )
 
     from caretwin.synth.world import build_population
 
