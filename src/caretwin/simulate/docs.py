@@ -22,6 +22,7 @@ def render_markdown() -> str:
             lines += ["| parameter | default | unit | meaning | source of the default |", "|---|---|---|---|---|"]
             for p in mod.params:
                 default = ", ".join(f"{x:g}" for x in p.default) if isinstance(p.default, tuple) else f"{p.default:g}"
+                default += " (per region)" if p.per_region else ""
                 lines.append(f"| `{p.name}` | {default} | {p.unit} | {p.meaning} | {p.source} |")
             lines.append("")
         cols = {**mod.member_columns, **{f"provider.{k}": v for k, v in mod.provider_columns.items()}}

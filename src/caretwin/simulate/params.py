@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from caretwin.errors import Problem, ValidationError
 
-Value = float | int | tuple[float, ...]
+Value = float | int | tuple[float, ...] | dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Param:
     unit: str
     meaning: str
     source: str = "assumption: plausible order of magnitude, to be calibrated"
+    per_region: bool = False  # one number, or a table of numbers by region_id (the default for regions not named)
 
     @property
     def length(self) -> int | None:
@@ -52,6 +55,13 @@ class Params(Mapping[str, Any]):
                 problems.append(Problem(source, None, name, "unknown parameter"))
                 continue
             p = self.declared[name][1]
+            if p.per_region and isinstance(v, Mapping):
+                bad = [k for k, x in v.items() if isinstance(x, bool) or not isinstance(x, (int, float))]
+                if bad:
+                    problems.append(Problem(source, None, name, f"expected a number for each region, not for {bad[0]!r}"))
+                    continue
+                self._values[name] = {str(k): float(x) for k, x in sorted(v.items())}
+                continue
             if p.length is not None:
                 if not isinstance(v, (list, tuple)) or len(v) != p.length:
                     problems.append(Problem(source, None, name, f"expected a list of {p.length} numbers"))
@@ -81,6 +91,14 @@ class Params(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._values)
+
+    def by_region(self, name: str, region_ids: Iterable[str]) -> np.ndarray:
+        """A per-region parameter as one value per region, in `region_ids` order."""
+        v = self._values[name]
+        default = float(self.declared[name][1].default)
+        if isinstance(v, dict):
+            return np.array([v.get(r, default) for r in region_ids])
+        return np.full(len(tuple(region_ids)), float(v))
 
     def by_module(self) -> dict[str, dict[str, Value]]:
         out: dict[str, dict[str, Value]] = {}
@@ -140,7 +158,12 @@ class Params(Mapping[str, Any]):
             lines.append(f"[{module}]")
             for name, v in rows.items():
                 p = self.declared[name][1]
-                text = "[" + ", ".join(repr(float(x)) for x in v) + "]" if isinstance(v, tuple) else repr(v)
+                if isinstance(v, dict):
+                    text = "{ " + ", ".join(f'"{k}" = {float(x)!r}' for k, x in v.items()) + " }"
+                elif isinstance(v, tuple):
+                    text = "[" + ", ".join(repr(float(x)) for x in v) + "]"
+                else:
+                    text = repr(v)
                 lines.append(f"{name} = {text}  # {p.unit}: {p.meaning}")
             lines.append("")
         return "\n".join(lines)

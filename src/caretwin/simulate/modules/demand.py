@@ -43,7 +43,10 @@ class Demand(Module):
         Param("rel_hcbs_referral_child", 0.2, "ratio", "referral rate multiplier under 18"),
         Param("rel_hcbs_referral_no_caregiver", 1.5, "ratio", "referral rate multiplier without an unpaid caregiver"),
         Param("rel_referrals", 1.0, "ratio", "scenario multiplier on all HCBS referrals (1 = as calibrated)"),
-        Param("referral_seasonality", 0.0, "ratio", "amplitude of the yearly cosine in referrals (peak in January)"),
+        Param("rel_hcbs_referral_region", 1.0, "ratio", "referral rate multiplier of each region", per_region=True),
+        Param("referral_trend_per_year", 0.0, "log-rate per year", "referrals grow by exp(this x years from the start)"),
+        Param("referral_seasonality", 0.0, "ratio", "amplitude of the yearly cosine in referrals"),
+        Param("referral_peak_day", 15.0, "day of year", "day of the year when referrals peak"),
         Param("hcbs_hours_by_tier", (6.0, 10.0, 16.0, 24.0), "hours/week", "authorised HCBS hours by acuity tier"),
         Param("dur_hcbs_service_days", 700.0, "days", "mean length of an HCBS episode (exponential)"),
         Param("dur_home_health_days", 45.0, "days", "mean length of a home health episode (14 days + exponential)"),
@@ -61,16 +64,18 @@ class Demand(Module):
                           p.dur_home_health_days, m.svc_line, m.hours, m.dur_service, m.ti_service_end, m.pattern,
                           m.visits_pw, m.svc == ACTIVE)
         m.priority[open_[m.priority[open_] == 0]] = m.tier[open_[m.priority[open_] == 0]]
-        self.rel_region = np.ones(sim.world.n_regions)
         self.k_ref = SLOTS("referrals", "hcbs")
         self.j = sim.hazard_index["referral"]
 
     def week(self, sim, day: int) -> None:
         m, p = sim.m, sim.p
-        season = 1.0 + p.referral_seasonality * np.cos(2 * np.pi * ((sim.world.start.timetuple().tm_yday + day) % 365) / 365)
+        doy = (sim.world.start.timetuple().tm_yday - 1 + day) % 365
+        season = 1.0 + p.referral_seasonality * np.cos(2 * np.pi * (doy - p.referral_peak_day) / 365)
+        trend = np.exp(p.referral_trend_per_year * day / 365.0)
         _referral_hazard(m.hazard[self.j], m.status, m.svc, m.tier, m.age, m.caregiver, np.array(p.rate_hcbs_referral_tier),
                          p.rel_hcbs_referral_65plus, p.rel_hcbs_referral_no_caregiver, p.rel_hcbs_referral_child,
-                         p.rel_referrals * season, m.region, self.rel_region)
+                         p.rel_referrals * season * trend, m.region,
+                         p.by_region("rel_hcbs_referral_region", sim.world.region_ids))
 
     def day(self, sim, day: int) -> None:
         who = sim.events("referral")
