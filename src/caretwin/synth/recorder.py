@@ -10,6 +10,7 @@ from caretwin.simulate.state import (
     ACTIVE,
     DIED,
     DISENROLLED,
+    INSTITUTIONALISED,
     LINE,
     NEED_DIED,
     NEED_HCBS,
@@ -17,6 +18,7 @@ from caretwin.simulate.state import (
     NEED_HOME_HEALTH,
     NEED_PSYCH,
     NEVER,
+    SNF,
     WAITING,
 )
 from caretwin.synth.state import Log, Records
@@ -173,8 +175,15 @@ class Recorder:
     def left(self, sim, members, day, status) -> None:
         if status == DIED:
             self.death[members] = np.minimum(self.death[members], day)
+            self._end_stays(members[self.stay[members] >= 0], day, DISP["died"])
         if status in (DIED, DISENROLLED):
             self.enroll_end[members] = np.minimum(self.enroll_end[members], day)
+        if status == INSTITUTIONALISED:
+            # from the community: a nursing-facility stay with no end (post-acute long stays already have theirs)
+            home = members[sim.m.loc[members] != SNF]
+            if len(home):
+                self.stay[home] = self._stay(home, "snf", self.facility["snf"][sim.m.region[home]], day, NEVER - 1,
+                                             NEVER, -1, -1, self._dx("inpatient", home, day))
 
     # ------------------------------------------------------------------ acute care
     def ed_visits(self, sim, members, admitted, day) -> None:
