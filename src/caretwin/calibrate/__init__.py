@@ -1,0 +1,48 @@
+"""Calibration: engine parameters estimated from the workspace's history, with their uncertainty."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from caretwin.calibrate import data
+from caretwin.calibrate.estimate import LEVEL, Estimate
+from caretwin.workspace import Workspace
+
+ESTIMATORS = ("demand",)
+
+
+@dataclass
+class Calibration:
+    """Every estimate, and the window of data they came from."""
+
+    window: data.Window
+    estimates: list[Estimate] = field(default_factory=list)
+
+    def values(self) -> dict[str, Any]:
+        return {e.name: e.value for e in self.estimates if e.supported}
+
+    def draw(self, k: int) -> dict[str, Any]:
+        return {e.name: e.draw(k) for e in self.estimates if e.supported}
+
+    def __getitem__(self, name: str) -> Estimate:
+        return next(e for e in self.estimates if e.name == name)
+
+    def records(self) -> list[dict[str, Any]]:
+        return [e.record() for e in self.estimates]
+
+
+def calibrate(ws: Workspace, *, until: date | None = None, draws: int = 200, seed: int = 0) -> Calibration:
+    """Estimate the engine parameters the workspace's data support, up to `until` (default: the last day)."""
+    from importlib import import_module
+
+    w = data.window(ws, until)
+    data.build(ws.con, w)
+    cal = Calibration(w)
+    for i, name in enumerate(ESTIMATORS):
+        cal.estimates += import_module(f"caretwin.calibrate.{name}").estimate(ws.con, w, draws, seed + i)
+    return cal
+
+
+__all__ = ["LEVEL", "Calibration", "Estimate", "calibrate"]
