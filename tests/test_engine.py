@@ -230,3 +230,15 @@ def test_replications_can_each_run_with_their_own_parameter_draw():
     assert np.array_equal(serial.metrics, pooled.metrics) and serial.parameter_sets == 2
     ed = serial.total("ed_visits")
     assert ed[1] > 3 * ed[0] and ed[3] > 3 * ed[2]  # replications 1 and 3 ran with the high rate
+
+
+def test_a_per_region_parameter_reads_writes_and_acts_on_its_region(world, tmp_path):
+    p = declared_params().update({"rel_hcbs_referral_region": {"R02": 3.0}})
+    path = tmp_path / "p.toml"
+    p.save(path, only_changed=True)
+    again = declared_params().load(path)
+    assert list(again.by_region("rel_hcbs_referral_region", world.region_ids)) == [1.0, 3.0, 1.0, 1.0, 1.0, 1.0]
+    base = Engine(world).run(seed=2, weeks=WEEKS).M[:, :, 0, SLOTS("referrals", "hcbs")].sum(axis=0)
+    more = Engine(world, again).run(seed=2, weeks=WEEKS).M[:, :, 0, SLOTS("referrals", "hcbs")].sum(axis=0)
+    assert more[1] > 2 * base[1]  # region R02 (index 1) triples its referral hazard
+    assert abs(more[0] - base[0]) <= 0.2 * base[0] + 3  # other regions barely change (shared providers aside)
