@@ -10,7 +10,7 @@ from caretwin.calibrate import data
 from caretwin.calibrate.estimate import LEVEL, Estimate
 from caretwin.workspace import Workspace
 
-ESTIMATORS = ("demand",)
+ESTIMATORS = ("demand", "utilisation", "hospital")
 
 
 @dataclass

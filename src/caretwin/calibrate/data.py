@@ -77,17 +77,22 @@ def build(con: duckdb.DuckDBPyConnection, w: Window) -> None:
             SELECT DISTINCT mw.member_id, mw.week FROM mw JOIN encounters e ON e.member_id = mw.member_id
              AND e.encounter_class IN ('inpatient', 'snf', 'crisis') AND e.admit_date <= mw.ws
              AND (e.discharge_date IS NULL OR e.discharge_date > mw.ws) AND e.discharge_date IS DISTINCT FROM e.admit_date
+        ), post AS (
+            SELECT DISTINCT mw.member_id, mw.week FROM mw JOIN encounters e ON e.member_id = mw.member_id
+             AND e.encounter_class = 'inpatient' AND e.discharge_date BETWEEN mw.ws - 30 AND mw.ws - 1
         ), first_event AS (
             SELECT member_id, arg_min(housing_status, event_date) AS status, min(event_date) AS d FROM housing_events
             GROUP BY 1
         )
         SELECT mw.member_id, mw.week, mw.region_id, mw.tier, mw.age, mw.no_caregiver, mw.smi, mw.sud,
                coalesce(svc.svc, 0) AS svc, away.member_id IS NOT NULL AS away,
+               post.member_id IS NOT NULL AS post_discharge,
                coalesce(h.housing_status,
                         -- before a member's first recorded change: the state next to it (changes are one step)
                         CASE WHEN fe.status IS NULL THEN mw.housing_now WHEN fe.status = 'at_risk' THEN 'stable'
                              ELSE 'at_risk' END, 'stable') AS housing
         FROM mw LEFT JOIN svc USING (member_id, week) LEFT JOIN away USING (member_id, week)
+        LEFT JOIN post USING (member_id, week)
         LEFT JOIN first_event fe USING (member_id)
         ASOF LEFT JOIN housing_events h ON h.member_id = mw.member_id AND h.event_date <= mw.ws""")
 
