@@ -10,7 +10,7 @@ from caretwin.calibrate import data
 from caretwin.calibrate.estimate import LEVEL, Estimate
 from caretwin.workspace import Workspace
 
-ESTIMATORS = ("demand", "utilisation", "hospital")
+ESTIMATORS = ("demand", "utilisation", "hospital", "workforce", "population", "costs")
 
 
 @dataclass
@@ -31,6 +31,10 @@ class Calibration:
 
     def records(self) -> list[dict[str, Any]]:
         return [e.record() for e in self.estimates]
+
+    def draws(self, n: int) -> list[dict[str, Any]]:
+        """n parameter draws (each a name -> value mapping of the supported estimates)."""
+        return [self.draw(k) for k in range(n)]
 
 
 def calibrate(ws: Workspace, *, until: date | None = None, draws: int = 200, seed: int = 0) -> Calibration:

@@ -30,11 +30,15 @@ def poisson(y: np.ndarray, X: np.ndarray, exposure: np.ndarray, names: list[str]
     Cells of person-time with the same covariates give the same estimates as one row per
     person-week, at a fraction of the cost.
     """
+    import warnings
+
     import statsmodels.api as sm
 
     keep = exposure > 0
     model = sm.GLM(y[keep], X[keep], family=sm.families.Poisson(), exposure=exposure[keep])
-    res = model.fit()
+    with warnings.catch_warnings():  # sparse cells (no deaths among children) are expected; their intervals say so
+        warnings.simplefilter("ignore")
+        res = model.fit()
     return Fit(names, np.asarray(res.params), np.asarray(res.cov_params()), float(y.sum()), float(exposure.sum()))
 
 
