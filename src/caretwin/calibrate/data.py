@@ -64,8 +64,9 @@ def build(con: duckdb.DuckDBPyConnection, w: Window) -> None:
                    year(w.ws) - m.birth_year AS age, NOT coalesce(m.caregiver_support, true) AS no_caregiver,
                    coalesce(m.serious_mental_illness, false) AS smi, coalesce(m.substance_use_disorder, false) AS sud,
                    m.housing_status AS housing_now
+            -- a member leaving on the week's first day was still there when the day began
             FROM members m JOIN weeks w ON m.enrollment_start <= w.ws
-             AND (m.enrollment_end IS NULL OR m.enrollment_end > w.ws) AND (m.death_date IS NULL OR m.death_date > w.ws)
+             AND (m.enrollment_end IS NULL OR m.enrollment_end >= w.ws) AND (m.death_date IS NULL OR m.death_date >= w.ws)
             WHERE w.ws + 6 <= {e}
         ), svc AS (
             SELECT mw.member_id, mw.week,
@@ -75,7 +76,7 @@ def build(con: duckdb.DuckDBPyConnection, w: Window) -> None:
             GROUP BY ALL
         ), away AS (
             SELECT DISTINCT mw.member_id, mw.week FROM mw JOIN encounters e ON e.member_id = mw.member_id
-             AND e.encounter_class IN ('inpatient', 'snf', 'crisis') AND e.admit_date <= mw.ws
+             AND e.encounter_class IN ('inpatient', 'snf', 'crisis') AND e.admit_date < mw.ws
              AND (e.discharge_date IS NULL OR e.discharge_date > mw.ws) AND e.discharge_date IS DISTINCT FROM e.admit_date
         ), post AS (
             SELECT DISTINCT mw.member_id, mw.week FROM mw JOIN encounters e ON e.member_id = mw.member_id
@@ -87,6 +88,9 @@ def build(con: duckdb.DuckDBPyConnection, w: Window) -> None:
         SELECT mw.member_id, mw.week, mw.region_id, mw.tier, mw.age, mw.no_caregiver, mw.smi, mw.sud,
                coalesce(svc.svc, 0) AS svc, away.member_id IS NOT NULL AS away,
                post.member_id IS NOT NULL AS post_discharge,
+               -- known only after a member's first recorded change: earlier states are guessed (below), and
+               -- members who never change are selected on their future, which would bias transition rates
+               h.housing_status IS NOT NULL AS housing_known,
                coalesce(h.housing_status,
                         -- before a member's first recorded change: the state next to it (changes are one step)
                         CASE WHEN fe.status IS NULL THEN mw.housing_now WHEN fe.status = 'at_risk' THEN 'stable'

@@ -34,9 +34,15 @@ class Estimate:
             if isinstance(self.draws, dict):
                 self.low = {k: float(np.quantile(v, q[0])) for k, v in self.draws.items()}
                 self.high = {k: float(np.quantile(v, q[1])) for k, v in self.draws.items()}
-            else:
-                lo, hi = np.quantile(np.asarray(self.draws, float), q, axis=0)
-                self.low, self.high = _plain(lo), _plain(hi)
+            else:  # a NaN column is an element the data could not inform (e.g. a rurality class with no providers)
+                d = np.asarray(self.draws, float)
+                lo, hi = (np.full(d.shape[1:], np.nan) for _ in range(2)) if d.ndim > 1 else (np.nan, np.nan)
+                ok = ~np.isnan(d).all(axis=0)
+                if d.ndim > 1:
+                    lo[ok], hi[ok] = np.quantile(d[:, ok], q, axis=0)
+                elif ok:
+                    lo, hi = np.quantile(d, q)
+                self.low, self.high = _plain(np.asarray(lo)), _plain(np.asarray(hi))
         self.value = _plain(self.value)
 
     def draw(self, k: int) -> Any:
@@ -56,7 +62,8 @@ class Estimate:
             t = truth if isinstance(truth, dict) else {k: truth for k in self.low}
             return all(self.low[k] <= t[k] <= self.high[k] for k in self.low)
         lo, hi, t = (np.atleast_1d(np.asarray(x, float)) for x in (self.low, self.high, truth))
-        return bool(((lo <= t + 1e-12) & (t <= hi + 1e-12)).all())
+        known = ~np.isnan(lo)
+        return bool(((lo <= t + 1e-12) & (t <= hi + 1e-12))[known].all())
 
     def record(self) -> dict[str, Any]:
         return {"name": self.name, "value": self.value, "low": self.low, "high": self.high, "level": LEVEL,

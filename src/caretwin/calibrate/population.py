@@ -59,19 +59,23 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     out.append(Estimate("rate_disenroll", float(np.exp(fit.coef[0])), np.exp(B[:, 0]), method, data))
     out.append(Estimate("rel_disenroll_in_service", float(np.exp(fit.coef[1])), np.exp(B[:, 1]), method, data))
     # institutionalisation from the community: an open-ended nursing-facility stay not following a hospital stay
-    k, = con.execute(f"""SELECT count(*) FROM encounters x JOIN members m USING (member_id)
+    # (members with no open service: unmet need, which the data do not record, raises the rate for the others)
+    k, = con.execute(f"""SELECT count(*) FROM encounters x JOIN _cal_mw mw ON mw.member_id = x.member_id
+         AND mw.week = {week_of('x.admit_date', w)}
         WHERE x.encounter_class = 'snf' AND x.admit_date BETWEEN {s} AND {e} AND x.discharge_date IS NULL
-          AND coalesce(m.acuity_tier, 2) >= 3
+          AND mw.tier >= 3 AND mw.svc = 0 AND NOT mw.away
           AND NOT EXISTS (SELECT 1 FROM encounters i WHERE i.member_id = x.member_id AND i.encounter_class = 'inpatient'
                           AND i.discharge_date = x.admit_date)""").fetchone()
-    py, = con.execute("SELECT count(*) * 7 / 365.0 FROM _cal_mw WHERE NOT away AND tier >= 3").fetchone()
+    py, = con.execute("SELECT count(*) * 7 / 365.0 FROM _cal_mw WHERE NOT away AND tier >= 3 AND svc = 0").fetchone()
     out.append(Estimate("rate_institutionalisation", k / py, gamma_rate_draws(k, py, n_draws, seed + 2),
                         "nursing-facility entries from the community per person-year, tiers 3-4 (Jeffreys gamma)",
                         f"{k:,} entries over {py:,.0f} person-years, {span(w)}",
-                        note="includes the unmet-need effect, which the data do not separate"))
+                        note="members without an open service, whose unmet need is near zero"))
     # housing: weekly transitions between states
+    # only weeks whose state is on record (after a member's first change, or members who never changed), and
+    # without an open service, whose unmet need would raise the risk of losing housing
     h = con.execute("""SELECT a.housing AS src, b.housing AS dst, count(*) FROM _cal_mw a JOIN _cal_mw b
-        ON b.member_id = a.member_id AND b.week = a.week + 1 GROUP BY ALL""").fetchall()
+        ON b.member_id = a.member_id AND b.week = a.week + 1 WHERE a.housing_known AND a.svc = 0 GROUP BY ALL""").fetchall()
     counts = {(a, b): n for a, b, n in h}
     for name, src, dst in (("p_week_stable_to_at_risk", "stable", "at_risk"), ("p_week_at_risk_to_homeless", "at_risk", "homeless"),
                            ("p_week_at_risk_to_stable", "at_risk", "stable"), ("p_week_homeless_to_at_risk", "homeless", "at_risk")):

@@ -99,12 +99,9 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
         out.append(Estimate("p_hire_week_by_rurality", None, supported=False, data=data, note="no vacancies observed"))
     else:
         missing = [RURALITY[i] for i in range(4) if i not in seen]
-        for i in range(4):  # a class with no providers borrows the nearest observed class
-            j = min(seen, key=lambda k: abs(k - i))
-            values[i], draws[i] = values[j], draws[j]
         out.append(Estimate("p_hire_week_by_rurality", np.array(values), np.column_stack(draws),
                             "hires per open vacancy-week by rurality (Jeffreys beta draws)", data,
-                            note=f"no providers in {', '.join(missing)}: nearest class used" if missing else ""))
+                            note=f"no providers in {', '.join(missing)}: the default is kept there (NaN)" if missing else ""))
     out.append(Estimate("max_overtime_share", float(ot_share.max()), None, "largest overtime share observed", data,
                         low=float(ot_share.max()), high=float(ot_share.max())))
     # missed visits: provider-weeks without overtime are fully staffed, so their misses are the base rate
@@ -113,6 +110,15 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     if m:
         out.append(Estimate("p_missed_provider_base", k / m, beta_draws(k, m, n_draws, rng.integers(1 << 31)),
                             "share of visits missed by providers in weeks without overtime", data))
+    k, m = con.execute(f"""SELECT count(*) FILTER (WHERE v.status = 'missed_member'), count(*) FROM visits v
+        WHERE v.scheduled_date BETWEEN {w.sql()['start']} AND {w.sql()['end']}
+          AND NOT EXISTS (SELECT 1 FROM encounters x WHERE x.member_id = v.member_id  -- away in a bed that day
+                          AND x.encounter_class IN ('inpatient', 'snf', 'crisis', 'emergency')
+                          AND x.admit_date <= v.scheduled_date
+                          AND (x.discharge_date IS NULL OR x.discharge_date > v.scheduled_date))""").fetchone()
+    if m:
+        out.append(Estimate("p_missed_member_visit", k / m, beta_draws(k, m, n_draws, rng.integers(1 << 31)),
+                            "share of visits missed by members at home (Jeffreys beta draws)", data))
     # incidents: rate per worker-week with the engine's turnover, overtime and training factors as exposure
     turnover = _ewma(r["provider_id"], seps, 0.75, include_current=True) / np.maximum(hc, 1)
     exposure = hc * (1 + 3 * turnover) * (1 + 2 * ot_share) * (1.6 - r["training"])

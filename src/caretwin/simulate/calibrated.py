@@ -20,16 +20,34 @@ def sidecar(path: Path) -> Path:
     return path.with_name(path.stem + ".calibration.json")
 
 
+def complete(values: dict[str, Any]) -> dict[str, Any]:
+    """Estimates as engine values: elements the data could not inform (NaN) keep their defaults."""
+    declared = declared_params().declared
+    out = {}
+    for name, v in values.items():
+        if isinstance(v, tuple) and any(x != x for x in v):
+            default = declared[name][1].default
+            v = tuple(d if x != x else x for x, d in zip(v, default))
+        out[name] = v
+    return out
+
+
+def params_of(cal: Calibration, draw: int | None = None) -> Params:
+    """The engine's parameters from a calibration: its point estimates, or one of its draws."""
+    values = cal.values() if draw is None else cal.draw(draw)
+    return declared_params().update(complete(values), source="calibration")
+
+
 def write(cal: Calibration, path: Path) -> dict[str, Any]:
     """Write the parameter file and its sidecar; returns the sidecar's content."""
-    params = declared_params().update(cal.values(), source="calibration")
+    params = params_of(cal)
     estimated = {e.name for e in cal.estimates if e.supported}
     defaults = [{"name": name, "module": module, "value": p.default, "supported": False,
                  "note": "not estimated from these data; the documented default is used", "source": p.source}
                 for name, (module, p) in params.declared.items() if name not in estimated]
     record = {"window": {"start": str(cal.window.start), "end": str(cal.window.end)},
               "estimates": cal.records(), "defaults": defaults,
-              "draws": [_jsonable(d) for d in cal.draws(N_DRAWS)]}
+              "draws": [_jsonable(complete(d)) for d in cal.draws(N_DRAWS)]}
     path.parent.mkdir(parents=True, exist_ok=True)
     params.save(path)
     tmp = sidecar(path).with_suffix(".tmp")

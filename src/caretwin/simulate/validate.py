@@ -10,8 +10,7 @@ from typing import Any
 import numpy as np
 
 from caretwin.calibrate import calibrate
-from caretwin.simulate.calibrated import N_DRAWS
-from caretwin.simulate.engine import declared_params
+from caretwin.simulate.calibrated import N_DRAWS, params_of
 from caretwin.simulate.initial import data_end, from_workspace
 from caretwin.simulate.metrics import SLOTS
 from caretwin.simulate.runner import run_replications
@@ -112,8 +111,8 @@ def validate(ws: Workspace, *, holdout_weeks: int = 12, replications: int = 100,
     cutoff = end - timedelta(days=7 * holdout_weeks)
     cal = calibrate(ws, until=cutoff, draws=N_DRAWS, seed=seed)
     world = from_workspace(ws, as_of=cutoff)
-    base = declared_params().update(cal.values(), source="calibration")
-    draws = [declared_params().update(d, source="calibration draw") for d in cal.draws(min(N_DRAWS, replications))]
+    base = params_of(cal)
+    draws = [params_of(cal, k) for k in range(min(N_DRAWS, replications))]
     result = run_replications(world, base, weeks=holdout_weeks, replications=replications, seed=seed, workers=workers,
                               draws=draws)
     obs = observed(ws, world.start, holdout_weeks, world.region_ids)
@@ -134,3 +133,60 @@ def validate(ws: Workspace, *, holdout_weeks: int = 12, replications: int = 100,
                     row[f"lo{lv}"], row[f"hi{lv}"] = float(lo), float(hi)
                 v.rows.append(row)
     return v
+
+
+def _svg(rows: list[dict[str, Any]], width: int = 220, height: int = 90) -> str:
+    """Observed (dots) against the forecast median and its 50% and 95% bands, week by week."""
+    rows = sorted(rows, key=lambda r: r["week"])
+    if not rows:
+        return ""
+    top = max(max(r["hi95"], r["observed"]) for r in rows) or 1.0
+    n = max(len(rows) - 1, 1)
+    x = lambda i: 4 + (width - 8) * i / n  # noqa: E731
+    y = lambda v: height - 4 - (height - 8) * v / top  # noqa: E731
+
+    def band(lo: str, hi: str) -> str:
+        pts = [f"{x(i):.1f},{y(r[hi]):.1f}" for i, r in enumerate(rows)]
+        pts += [f"{x(i):.1f},{y(r[lo]):.1f}" for i, r in reversed(list(enumerate(rows)))]
+        return " ".join(pts)
+
+    median = " ".join(f"{x(i):.1f},{y(r['p50']):.1f}" for i, r in enumerate(rows))
+    dots = "".join(f'<circle cx="{x(i):.1f}" cy="{y(r["observed"]):.1f}" r="2.2" class="{"in" if r["in95"] else "out"}"/>'
+                   for i, r in enumerate(rows))
+    return (f'<svg width="{width}" height="{height}" role="img"><polygon points="{band("lo95", "hi95")}" class="b95"/>'
+            f'<polygon points="{band("lo50", "hi50")}" class="b50"/><polyline points="{median}" class="med"/>{dots}</svg>')
+
+
+def render_html(v: Validation) -> str:
+    """A self-contained report: coverage table, then observed against forecast bands per metric and region."""
+    from html import escape
+
+    s = v.summary()
+    head = "".join(f"<th>{lv}% band</th>" for lv in LEVELS)
+    rows = ""
+    for m, d in s["by_metric"].items():
+        cells = "".join(f"<td>{d['coverage'][str(lv)]:.0%}</td>" for lv in LEVELS)
+        rows += (f"<tr><td>{escape(m)}</td>{cells}<td>{(d['bias'] or 0):+.1%}</td><td>{(d['mape'] or 0):.0%}</td></tr>")
+    all_cells = "".join(f"<td><b>{s['coverage'][str(lv)]:.0%}</b></td>" for lv in LEVELS)
+    charts = ""
+    for m in METRICS:
+        charts += f"<h2>{escape(m)}</h2><div class=grid>"
+        for rid in v.region_ids:
+            charts += (f"<figure>{_svg([r for r in v.rows if r['metric'] == m and r['region_id'] == rid])}"
+                       f"<figcaption>{escape(rid)}</figcaption></figure>")
+        charts += "</div>"
+    return f"""<!doctype html><html lang="en"><meta charset="utf-8"><title>caretwin backtest</title>
+<style>body{{font:14px system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child{{text-align:left}}
+.grid{{display:flex;flex-wrap:wrap;gap:8px}}figure{{margin:0}}figcaption{{font-size:12px;color:#555}}
+.b95{{fill:#c6dbef}}.b50{{fill:#6baed6}}.med{{fill:none;stroke:#08519c;stroke-width:1.5}}
+.in{{fill:#222}}.out{{fill:#d62728}}</style>
+<h1>Backtest: forecast against what happened</h1>
+<p>Calibrated on data up to {v.cutoff}; the following {v.weeks} weeks forecast from the state on that day,
+{v.replications} replications, each with its own draw of the parameters. {s['observations']} weekly
+region-level observations. A band that holds its nominal share of observations is honest.</p>
+<table><tr><th>metric</th>{head}<th>bias</th><th>MAPE</th></tr>{rows}
+<tr><td><b>all</b></td>{all_cells}<td></td><td></td></tr></table>
+<p>Charts: light band 95%, dark band 50%, line the median; dots what happened (red when outside the 95% band).</p>
+{charts}</html>
+"""
