@@ -310,6 +310,8 @@ def calibrate(
     for e in cal.estimates:
         if e.supported:
             typer.echo(f"  {e.name:<36}{_short(e.value):<34}[{_short(e.low)} .. {_short(e.high)}]  {e.method.split(' (')[0]}")
+    for estimator, why in cal.skipped:
+        typer.echo(f"  ({estimator}: nothing estimated: {why})")
     skipped = [e for e in cal.estimates if not e.supported] + record["defaults"]
     names = sorted({d.name if hasattr(d, "name") else d["name"] for d in skipped})
     typer.echo(f"\nnot estimated from these data, default used ({len(names)}): {', '.join(names)}")

@@ -6,11 +6,16 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
+
 from caretwin.calibrate import data
 from caretwin.calibrate.estimate import LEVEL, Estimate
 from caretwin.workspace import Workspace
 
-ESTIMATORS = ("demand", "utilisation", "hospital", "workforce", "population", "costs")
+# (module, function): each estimates one mechanism's parameters; one that cannot (thin data) is reported
+ESTIMATORS = (("demand", "estimate"), ("utilisation", "ed"), ("utilisation", "admissions"), ("utilisation", "crisis"),
+              ("hospital", "estimate"), ("workforce", "estimate"), ("population", "deaths"),
+              ("population", "enrolment"), ("population", "housing"), ("population", "services"), ("costs", "estimate"))
 
 
 @dataclass
@@ -19,6 +24,7 @@ class Calibration:
 
     window: data.Window
     estimates: list[Estimate] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (estimator, why it estimated nothing)
 
     def values(self) -> dict[str, Any]:
         return {e.name: e.value for e in self.estimates if e.supported}
@@ -44,8 +50,12 @@ def calibrate(ws: Workspace, *, until: date | None = None, draws: int = 200, see
     w = data.window(ws, until)
     data.build(ws.con, w)
     cal = Calibration(w)
-    for i, name in enumerate(ESTIMATORS):
-        cal.estimates += import_module(f"caretwin.calibrate.{name}").estimate(ws.con, w, draws, seed + i)
+    for i, (module, function) in enumerate(ESTIMATORS):
+        estimator = getattr(import_module(f"caretwin.calibrate.{module}"), function)
+        try:
+            cal.estimates += estimator(ws.con, w, draws, seed + 100 * i)
+        except (ValueError, np.linalg.LinAlgError) as exc:  # thin or degenerate data: say so, keep defaults
+            cal.skipped.append((f"{module}.{function}", str(exc).split("\n")[0]))
     return cal
 
 

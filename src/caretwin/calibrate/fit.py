@@ -7,6 +7,13 @@ from dataclasses import dataclass
 import numpy as np
 
 
+class ThinData(ValueError):
+    """Too few events to estimate from; the parameters keep their documented defaults."""
+
+
+MIN_EVENTS = 10
+
+
 @dataclass
 class Fit:
     names: list[str]
@@ -35,6 +42,8 @@ def poisson(y: np.ndarray, X: np.ndarray, exposure: np.ndarray, names: list[str]
     import statsmodels.api as sm
 
     keep = exposure > 0
+    if y[keep].sum() < MIN_EVENTS:
+        raise ThinData(f"{int(y[keep].sum())} events (at least {MIN_EVENTS} needed)")
     model = sm.GLM(y[keep], X[keep], family=sm.families.Poisson(), exposure=exposure[keep])
     with warnings.catch_warnings():  # sparse cells (no deaths among children) are expected; their intervals say so
         warnings.simplefilter("ignore")

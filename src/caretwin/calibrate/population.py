@@ -9,12 +9,13 @@ from caretwin.calibrate.data import Window, span, week_of
 from caretwin.calibrate.estimate import Estimate
 from caretwin.calibrate.fit import beta_draws, gamma_rate_draws, poisson
 
+METHOD = "Poisson regression on person-weeks at home (statsmodels GLM), normal draws of the coefficients"
 
-def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
+
+def deaths(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     s, e = w.sql()["start"], w.sql()["end"]
-    rng = np.random.default_rng(seed)
     out: list[Estimate] = []
-    method = "Poisson regression on person-weeks at home (statsmodels GLM), normal draws of the coefficients"
+    method = METHOD
     # deaths at home (not in a bed), by age band and acuity
     c = con.execute(f"""
         WITH d AS (
@@ -35,8 +36,9 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     B = fit.draws(n_draws, seed)
     data = f"{int(fit.events):,} deaths at home over {fit.exposure:,.0f} person-years, {span(w)}"
 
-    def ages(v):
-        return np.exp(v[0] + np.array([v[1], 0.0, v[2], v[3]]))
+    def ages(v):  # a band with almost no deaths (children) has a very uncertain, possibly huge, coefficient
+        with np.errstate(over="ignore"):
+            return np.exp(v[0] + np.array([v[1], 0.0, v[2], v[3]]))
 
     def tiers(v):
         return np.exp(np.array([v[4], 0.0, v[5], v[6]]))
@@ -44,6 +46,13 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     out.append(Estimate("rate_death_by_age", ages(fit.coef), np.array([ages(b) for b in B]), method, data,
                         note="tier 2; age bands 0-17, 18-64, 65-79, 80+"))
     out.append(Estimate("rel_death_by_tier", tiers(fit.coef), np.array([tiers(b) for b in B]), method, data))
+    return out
+
+
+def enrolment(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
+    s, e = w.sql()["start"], w.sql()["end"]
+    out: list[Estimate] = []
+    method = METHOD
     # disenrolment (alive), with its lower rate while a service is open
     c = con.execute(f"""
         WITH d AS (SELECT member_id, enrollment_end AS d FROM members WHERE death_date IS NULL
@@ -71,6 +80,12 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
                         "nursing-facility entries from the community per person-year, tiers 3-4 (Jeffreys gamma)",
                         f"{k:,} entries over {py:,.0f} person-years, {span(w)}",
                         note="members without an open service, whose unmet need is near zero"))
+    return out
+
+
+def housing(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
+    rng = np.random.default_rng(seed)
+    out: list[Estimate] = []
     # housing: weekly transitions between states
     # only weeks whose state is on record (after a member's first change, or members who never changed), and
     # without an open service, whose unmet need would raise the risk of losing housing
@@ -81,10 +96,21 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
                            ("p_week_at_risk_to_stable", "at_risk", "stable"), ("p_week_homeless_to_at_risk", "homeless", "at_risk")):
         n = sum(v for (a, _), v in counts.items() if a == src)
         k = counts.get((src, dst), 0)
+        if n < 100:
+            out.append(Estimate(name, None, supported=False, data=f"{n} member-weeks {src} on record",
+                                note="fewer than 100 member-weeks in the state"))
+            continue
         out.append(Estimate(name, k / max(n, 1), beta_draws(k, n, n_draws, rng.integers(1 << 31)),
                             "weekly transitions between housing states (Jeffreys beta draws)",
                             f"{n:,} member-weeks {src}, {span(w)}",
                             note="supportive-housing placements count as moves to stable" if dst == "stable" else ""))
+    return out
+
+
+def services(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
+    s, e = w.sql()["start"], w.sql()["end"]
+    rng = np.random.default_rng(seed)
+    out: list[Estimate] = []
     # community services: hours by acuity, lengths of service, the shortest authorisation delay
     hrs = con.execute(f"""SELECT least(greatest(coalesce(m.acuity_tier, 2), 1), 4) AS tier, r.hours_per_week AS h
         FROM referrals r JOIN members m USING (member_id) WHERE r.service_line = 'hcbs' AND r.hours_per_week > 0

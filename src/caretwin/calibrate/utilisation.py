@@ -40,16 +40,19 @@ def _design(c: dict[str, np.ndarray], ref_tier: int = 2) -> tuple[np.ndarray, li
     return np.column_stack(list(cols.values())), list(cols)
 
 
-def _tier_tuple(fit, B, name_prefix="tier") -> tuple[np.ndarray, np.ndarray]:
+def _tier_tuple(fit, B) -> tuple[np.ndarray, np.ndarray]:
     def f(c):
         return np.array([np.exp(c[fit.index("tier1")]), 1.0, np.exp(c[fit.index("tier3")]), np.exp(c[fit.index("tier4")])])
     return f(fit.coef), np.array([f(b) for b in B])
 
 
-def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
+METHOD = "Poisson regression on person-weeks at home (statsmodels GLM), normal draws of the coefficients"
+
+
+def ed(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     s, e = w.sql()["start"], w.sql()["end"]
     out: list[Estimate] = []
-    method = "Poisson regression on person-weeks at home (statsmodels GLM), normal draws of the coefficients"
+    method = METHOD
     confounded = "waiting and in-service effects mix with the unmet-need index, which the data do not record"
     # ED visits that are not boarding for a crisis bed (those last longer than the day)
     ed = _cells(con, w, f"""SELECT member_id, admit_date AS d FROM encounters WHERE encounter_class = 'emergency'
@@ -58,7 +61,7 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     fit = poisson(ed["y"].astype(float), X, ed["n"] * 7 / 365.0, names)
     B = fit.draws(n_draws, seed)
     data = f"{int(fit.events):,} ED visits over {fit.exposure:,.0f} person-years at home, {span(w)}"
-    col = lambda k: B[:, fit.index(k)]  # noqa: E731
+    col = lambda k: B[:, fit.index(k)]
     out.append(Estimate("rate_ed", float(np.exp(fit.coef[0])), np.exp(col("intercept")), method, data,
                         note="tier 2, stably housed, no SMI/SUD, no open service"))
     v, d = _tier_tuple(fit, B)
@@ -76,6 +79,13 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
           AND discharge_date = admit_date""").fetchone()
     out.append(Estimate("p_ed_admitted", transfer / max(total, 1), beta_draws(transfer, total, n_draws, seed + 1),
                         "share of ED visits transferred to an inpatient bed", f"{total:,} ED visits, {span(w)}"))
+    return out
+
+
+def admissions(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
+    s, e = w.sql()["start"], w.sql()["end"]
+    out: list[Estimate] = []
+    method = METHOD
     # admissions the hazard makes: not through the ED, not psychiatric, not within 30 days of a discharge
     adm = _cells(con, w, f"""SELECT i.member_id, i.admit_date AS d FROM encounters i
         WHERE i.encounter_class = 'inpatient' AND i.admit_date BETWEEN {s} AND {e} AND NOT {PSYCH}
@@ -86,13 +96,20 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     fit = poisson(adm["y"].astype(float), X, adm["n"] * 7 / 365.0, names)
     B = fit.draws(n_draws, seed + 2)
     data = f"{int(fit.events):,} direct admissions over {fit.exposure:,.0f} person-years at home, {span(w)}"
-    col = lambda k: B[:, fit.index(k)]  # noqa: E731
+    col = lambda k: B[:, fit.index(k)]
     out.append(Estimate("rate_admission", float(np.exp(fit.coef[0])), np.exp(col("intercept")), method, data,
                         note="tier 2, under 65, stably housed, no SMI/SUD; readmission windows excluded"))
     v, d = _tier_tuple(fit, B)
     out.append(Estimate("rel_admission_by_tier", v, d, method, data, note="tier 2 is the reference (1)"))
     out.append(Estimate("rel_admission_65plus", float(np.exp(fit.coef[fit.index("old")])), np.exp(col("old")),
                         method, data))
+    return out
+
+
+def crisis(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
+    s, e = w.sql()["start"], w.sql()["end"]
+    out: list[Estimate] = []
+    method = METHOD
     # crises: mobile crisis responses
     cr = _cells(con, w, f"""SELECT e.member_id, e.admit_date AS d FROM encounters e JOIN providers p
         ON p.provider_id = e.facility_id WHERE e.encounter_class = 'crisis' AND p.service_line = 'mobile_crisis'

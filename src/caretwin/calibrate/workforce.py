@@ -80,7 +80,8 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
 
     res = optimize.minimize(nll, np.log([0.4, 2.0]), method="BFGS")
     cov = res.hess_inv if np.all(np.isfinite(res.hess_inv)) else np.eye(2) * 1e-2
-    D = np.exp(rng.multivariate_normal(res.x, cov, size=n_draws))
+    with np.errstate(over="ignore"):  # a poorly informed overtime effect can draw very large values
+        D = np.exp(rng.multivariate_normal(res.x, cov, size=n_draws))
     method = "binomial likelihood of weekly separations with the engine's overtime link, normal draws on the log scale"
     out = [Estimate("rate_separation", float(np.exp(res.x[0])), D[:, 0], method, data),
            Estimate("rel_separation_per_overtime", float(np.exp(res.x[1])), D[:, 1], method, data,

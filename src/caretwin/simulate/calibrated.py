@@ -4,6 +4,7 @@ JSON record of every estimate (interval, method, data, or the default used) with
 from __future__ import annotations
 
 import json
+import math
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,9 @@ def complete(values: dict[str, Any]) -> dict[str, Any]:
     declared = declared_params().declared
     out = {}
     for name, v in values.items():
-        if isinstance(v, tuple) and any(x != x for x in v):
+        if isinstance(v, tuple) and any(math.isnan(x) for x in v):
             default = declared[name][1].default
-            v = tuple(d if x != x else x for x, d in zip(v, default))
+            v = tuple(d if math.isnan(x) else x for x, d in zip(v, default))
         out[name] = v
     return out
 
@@ -47,6 +48,7 @@ def write(cal: Calibration, path: Path) -> dict[str, Any]:
                 for name, (module, p) in params.declared.items() if name not in estimated]
     record = {"window": {"start": str(cal.window.start), "end": str(cal.window.end)},
               "estimates": cal.records(), "defaults": defaults,
+              "skipped": [{"estimator": k, "why": why} for k, why in cal.skipped],
               "draws": [_jsonable(complete(d)) for d in cal.draws(N_DRAWS)]}
     path.parent.mkdir(parents=True, exist_ok=True)
     params.save(path)

@@ -26,7 +26,7 @@ def observed(ws: Workspace, start: date, weeks: int, region_ids: tuple[str, ...]
     s, R = f"DATE '{start}'", len(region_ids)
     wk = f"CAST(floor((d - {s}) / 7) AS BIGINT)"
     queries = {
-        "referrals": f"""SELECT m.region_id, r.received_date AS d, 1.0 AS v FROM referrals r JOIN members m USING (member_id)
+        "referrals": """SELECT m.region_id, r.received_date AS d, 1.0 AS v FROM referrals r JOIN members m USING (member_id)
             WHERE r.service_line = 'hcbs' AND r.authorized_date IS DISTINCT FROM r.received_date""",
         "ed_visits": """SELECT m.region_id, e.admit_date AS d, 1.0 AS v FROM encounters e JOIN members m USING (member_id)
             WHERE e.encounter_class = 'emergency' AND e.discharge_date = e.admit_date""",
@@ -142,8 +142,8 @@ def _svg(rows: list[dict[str, Any]], width: int = 220, height: int = 90) -> str:
         return ""
     top = max(max(r["hi95"], r["observed"]) for r in rows) or 1.0
     n = max(len(rows) - 1, 1)
-    x = lambda i: 4 + (width - 8) * i / n  # noqa: E731
-    y = lambda v: height - 4 - (height - 8) * v / top  # noqa: E731
+    x = lambda i: 4 + (width - 8) * i / n
+    y = lambda v: height - 4 - (height - 8) * v / top
 
     def band(lo: str, hi: str) -> str:
         pts = [f"{x(i):.1f},{y(r[hi]):.1f}" for i, r in enumerate(rows)]
