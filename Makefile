@@ -24,6 +24,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/quality.py
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/simpy_waitlist.py
+	$(BIN)/python benchmarks/validate.py
 
 docs: $(STAMP)
 	$(BIN)/caretwin schema --markdown > docs/data-model.md

@@ -280,6 +280,89 @@ def simulate(
 
 
 @app.command()
+def calibrate(
+    workspace: Annotated[Path, typer.Argument(help="Workspace whose history to calibrate on.")],
+    until: Annotated[str | None, typer.Option(help="Use data up to this date (YYYY-MM-DD); default: all.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Parameter file to write (default WORKSPACE/calibrated.toml).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the parameter draws.", min=0)] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the estimates as JSON.")] = False,
+) -> None:
+    """Estimate the engine's parameters from the workspace's history, with intervals, and write the parameter file."""
+    from datetime import date
+
+    from caretwin.simulate.calibrated import calibrate_to, sidecar
+    from caretwin.workspace import Workspace
+
+    try:
+        cutoff = date.fromisoformat(until) if until else None
+    except ValueError:
+        _fail(f"--until: {until!r} is not a date (YYYY-MM-DD)")
+    target = out or workspace / "calibrated.toml"
+    try:
+        with Workspace.open(workspace) as ws:
+            cal, record = calibrate_to(ws, target, until=cutoff, seed=seed)
+    except (CaretwinError, OSError) as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps({k: v for k, v in record.items() if k != "draws"}, indent=1, default=str))
+        return
+    typer.echo(f"calibrated on {cal.window.start} .. {cal.window.end}; 90% intervals")
+    for e in cal.estimates:
+        if e.supported:
+            typer.echo(f"  {e.name:<36}{_short(e.value):<34}[{_short(e.low)} .. {_short(e.high)}]  {e.method.split(' (')[0]}")
+    for estimator, why in cal.skipped:
+        typer.echo(f"  ({estimator}: nothing estimated: {why})")
+    skipped = [e for e in cal.estimates if not e.supported] + record["defaults"]
+    names = sorted({d.name if hasattr(d, "name") else d["name"] for d in skipped})
+    typer.echo(f"\nnot estimated from these data, default used ({len(names)}): {', '.join(names)}")
+    typer.echo(f"\nwrote {target} and {sidecar(target)} (estimates, methods, data, defaults and "
+               f"{len(record['draws'])} parameter draws); use it with `caretwin simulate --params {target}`")
+
+
+def _short(v) -> str:
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {x:.3g}" for k, x in list(v.items())[:3]) + (", ..." if len(v) > 3 else "") + "}"
+    if isinstance(v, (tuple, list)):
+        return "(" + ", ".join(f"{x:.3g}" for x in v) + ")"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+@app.command()
+def validate(
+    workspace: Annotated[Path, typer.Argument(help="Workspace to backtest on.")],
+    holdout_weeks: Annotated[int, typer.Option(help="Weeks at the end held out of calibration and forecast.", min=1)] = 12,
+    replications: Annotated[int, typer.Option(help="Replications of the forecast.", min=10)] = 100,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).", min=1)] = None,
+    seed: Annotated[int, typer.Option(help="Seed.", min=0)] = 0,
+    html: Annotated[Path | None, typer.Option(help="Write an HTML report of observed against forecast bands.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write coverage, bias and MAPE as JSON.")] = None,
+) -> None:
+    """Calibrate up to a cut-off, forecast the held-out weeks and say how often the bands held what happened."""
+    from caretwin.simulate.validate import render_html
+    from caretwin.simulate.validate import validate as run
+    from caretwin.workspace import Workspace
+
+    try:
+        with Workspace.open(workspace) as ws:
+            v = run(ws, holdout_weeks=holdout_weeks, replications=replications, seed=seed, workers=workers)
+    except (CaretwinError, OSError) as exc:
+        _fail(str(exc))
+    s = v.summary()
+    typer.echo(f"calibrated to {v.cutoff}, forecast {v.weeks} weeks x {v.replications} replications; "
+               f"{s['observations']} weekly region-level observations")
+    typer.echo(f"\n{'metric':<22}{'50%':>8}{'80%':>8}{'95%':>8}{'bias':>9}{'MAPE':>8}")
+    for m, d in s["by_metric"].items():
+        c = d["coverage"]
+        typer.echo(f"{m:<22}{c['50']:>8.0%}{c['80']:>8.0%}{c['95']:>8.0%}{(d['bias'] or 0):>+9.1%}{(d['mape'] or 0):>8.0%}")
+    c = s["coverage"]
+    typer.echo(f"{'all':<22}{c['50']:>8.0%}{c['80']:>8.0%}{c['95']:>8.0%}   (share of observations inside each band)")
+    if json_out:
+        json_out.write_text(json.dumps(s, indent=1))
+    if html:
+        html.write_text(render_html(v))
+
+
+@app.command()
 def runs(
     workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from caretwin.simulate.calibrated import draws_for
 from caretwin.simulate.initial import from_workspace
 from caretwin.simulate.results import store, summary_table, write_out
 from caretwin.simulate.runner import (
@@ -33,8 +34,10 @@ def simulate(workspace: Workspace | str | os.PathLike[str], *, params: str | os.
     try:
         world = from_workspace(ws, as_of)
         resolved = resolve_params(world, params)
+        # a calibrated file carries draws of its parameters: each replication runs with its own
+        draws = draws_for(Path(params), resolved) if params is not None else None
         result = run_replications(world, resolved, weeks=weeks, replications=replications, seed=seed,
-                                  workers=workers, scheduler=scheduler, progress=progress)
+                                  workers=workers, scheduler=scheduler, progress=progress, draws=draws)
         summary = summary_table(result)
         if out is not None:
             write_out(result, Path(out), summary, label)
