@@ -15,7 +15,8 @@ from caretwin.workspace import Workspace
 # (module, function): each estimates one mechanism's parameters; one that cannot (thin data) is reported
 ESTIMATORS = (("demand", "estimate"), ("utilisation", "ed"), ("utilisation", "admissions"), ("utilisation", "crisis"),
               ("hospital", "estimate"), ("workforce", "estimate"), ("population", "deaths"),
-              ("population", "enrolment"), ("population", "housing"), ("population", "services"), ("costs", "estimate"))
+              ("population", "enrolment"), ("population", "housing"), ("population", "services"),
+              ("operations", "authorisation"), ("operations", "provider_exit"), ("costs", "estimate"))
 
 
 @dataclass
