@@ -33,8 +33,8 @@ def counties(tmp_path_factory):
 
 
 def test_calibration_recovers_the_generating_parameters(counties):
-    # over five seeds, the share of estimated parameters whose 90% interval holds the value that generated the
-    # data. The target is 85%; measured 84.7% when this was written; asserted >= 80% to guard regressions.
+    # over five seeds (calibration draws seeded 1), the share of estimated parameters whose 90% interval holds
+    # the value that generated the data must reach 85%; measured 85.7% (258 of 301) when this was written
     truth = declared_params()
     hits = []
     for ws in counties:
@@ -44,7 +44,7 @@ def test_calibration_recovers_the_generating_parameters(counties):
                 hits.append(e.contains(truth[e.name]))
     share = float(np.mean(hits))
     assert len(hits) >= 5 * 55, "fewer parameters estimated than expected"
-    assert share >= 0.80, f"recovered {share:.1%} of {len(hits)} parameter intervals"
+    assert share >= 0.85, f"recovered {share:.1%} of {len(hits)} parameter intervals"
 
 
 def test_forecast_bands_cover_the_held_out_weeks_at_their_nominal_rate(counties):

@@ -78,6 +78,9 @@ def build(con: duckdb.DuckDBPyConnection, w: Window) -> None:
             SELECT DISTINCT mw.member_id, mw.week FROM mw JOIN encounters e ON e.member_id = mw.member_id
              AND e.encounter_class IN ('inpatient', 'snf', 'crisis') AND e.admit_date < mw.ws
              AND (e.discharge_date IS NULL OR e.discharge_date > mw.ws) AND e.discharge_date IS DISTINCT FROM e.admit_date
+        ), recent AS (  -- a service ended in the 12 weeks before: the unmet-need index has not yet decayed
+            SELECT DISTINCT mw.member_id, mw.week FROM mw JOIN _cal_episodes ep ON ep.member_id = mw.member_id
+             AND ep.ended BETWEEN mw.ws - 84 AND mw.ws
         ), post AS (
             SELECT DISTINCT mw.member_id, mw.week FROM mw JOIN encounters e ON e.member_id = mw.member_id
              AND e.encounter_class = 'inpatient' AND e.discharge_date BETWEEN mw.ws - 30 AND mw.ws - 1
@@ -87,7 +90,7 @@ def build(con: duckdb.DuckDBPyConnection, w: Window) -> None:
         )
         SELECT mw.member_id, mw.week, mw.region_id, mw.tier, mw.age, mw.no_caregiver, mw.smi, mw.sud,
                coalesce(svc.svc, 0) AS svc, away.member_id IS NOT NULL AS away,
-               post.member_id IS NOT NULL AS post_discharge,
+               post.member_id IS NOT NULL AS post_discharge, recent.member_id IS NOT NULL AS recent_service,
                -- known only after a member's first recorded change: earlier states are guessed (below), and
                -- members who never change are selected on their future, which would bias transition rates
                h.housing_status IS NOT NULL AS housing_known,
@@ -96,7 +99,7 @@ def build(con: duckdb.DuckDBPyConnection, w: Window) -> None:
                         CASE WHEN fe.status IS NULL THEN mw.housing_now WHEN fe.status = 'at_risk' THEN 'stable'
                              ELSE 'at_risk' END, 'stable') AS housing
         FROM mw LEFT JOIN svc USING (member_id, week) LEFT JOIN away USING (member_id, week)
-        LEFT JOIN post USING (member_id, week)
+        LEFT JOIN post USING (member_id, week) LEFT JOIN recent USING (member_id, week)
         LEFT JOIN first_event fe USING (member_id)
         ASOF LEFT JOIN housing_events h ON h.member_id = mw.member_id AND h.event_date <= mw.ws""")
 

@@ -72,14 +72,15 @@ def enrolment(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     k, = con.execute(f"""SELECT count(*) FROM encounters x JOIN _cal_mw mw ON mw.member_id = x.member_id
          AND mw.week = {week_of('x.admit_date', w)}
         WHERE x.encounter_class = 'snf' AND x.admit_date BETWEEN {s} AND {e} AND x.discharge_date IS NULL
-          AND mw.tier >= 3 AND mw.svc = 0 AND NOT mw.away
+          AND mw.tier >= 3 AND mw.svc = 0 AND NOT mw.away AND NOT mw.recent_service
           AND NOT EXISTS (SELECT 1 FROM encounters i WHERE i.member_id = x.member_id AND i.encounter_class = 'inpatient'
                           AND i.discharge_date = x.admit_date)""").fetchone()
-    py, = con.execute("SELECT count(*) * 7 / 365.0 FROM _cal_mw WHERE NOT away AND tier >= 3 AND svc = 0").fetchone()
+    py, = con.execute("""SELECT count(*) * 7 / 365.0 FROM _cal_mw
+        WHERE NOT away AND tier >= 3 AND svc = 0 AND NOT recent_service""").fetchone()
     out.append(Estimate("rate_institutionalisation", k / py, gamma_rate_draws(k, py, n_draws, seed + 2),
                         "nursing-facility entries from the community per person-year, tiers 3-4 (Jeffreys gamma)",
                         f"{k:,} entries over {py:,.0f} person-years, {span(w)}",
-                        note="members without an open service, whose unmet need is near zero"))
+                        note="members with no service open or ended in the last 12 weeks, whose unmet need is near zero"))
     return out
 
 
