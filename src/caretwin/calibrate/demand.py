@@ -62,10 +62,9 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     out = [
         Estimate("rate_hcbs_referral_tier", tier_rates(fit.coef), np.array([tier_rates(b) for b in B]), method, data,
                  note=f"level at {w.end} (reference region {regions[0]})"),
-        Estimate("rel_hcbs_referral_65plus", float(np.exp(fit.coef[fit.index("old")])), np.exp(col("old")), method, data),
-        Estimate("rel_hcbs_referral_child", float(np.exp(fit.coef[fit.index("child")])), np.exp(col("child")), method, data),
-        Estimate("rel_hcbs_referral_no_caregiver", float(np.exp(fit.coef[fit.index("no_caregiver")])),
-                 np.exp(col("no_caregiver")), method, data),
+        Estimate("rel_hcbs_referral_65plus", *fit.multiplier("old", B), method, data),
+        Estimate("rel_hcbs_referral_child", *fit.multiplier("child", B), method, data),
+        Estimate("rel_hcbs_referral_no_caregiver", *fit.multiplier("no_caregiver", B), method, data),
         Estimate("referral_trend_per_year", float(fit.coef[fit.index("trend")]), col("trend"), method, data),
     ]
     if len(regions) > 1:

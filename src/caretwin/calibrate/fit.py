@@ -30,6 +30,11 @@ class Fit:
     def index(self, name: str) -> int:
         return self.names.index(name)
 
+    def multiplier(self, name: str, draws: np.ndarray) -> tuple[float, np.ndarray]:
+        """exp(coefficient): the rate ratio of a covariate, and its draws (from `draws`, one row per draw)."""
+        i = self.index(name)
+        return float(np.exp(self.coef[i])), np.exp(draws[:, i])
+
 
 def poisson(y: np.ndarray, X: np.ndarray, exposure: np.ndarray, names: list[str]) -> Fit:
     """Poisson regression of counts on covariates with log(exposure) as offset (statsmodels GLM).

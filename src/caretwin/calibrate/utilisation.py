@@ -6,7 +6,7 @@ import numpy as np
 
 from caretwin.calibrate.data import Window, span, week_of
 from caretwin.calibrate.estimate import Estimate
-from caretwin.calibrate.fit import beta_draws, poisson
+from caretwin.calibrate.fit import Fit, beta_draws, poisson
 from caretwin.calibrate.hospital import PSYCH
 
 HOUSING = ("stable", "at_risk", "homeless")
@@ -40,6 +40,13 @@ def _design(c: dict[str, np.ndarray], ref_tier: int = 2) -> tuple[np.ndarray, li
     return np.column_stack(list(cols.values())), list(cols)
 
 
+def _fit(cells: dict[str, np.ndarray], n_draws: int, seed: int) -> tuple[Fit, np.ndarray]:
+    """The GLM of `_design` on person-years, with coefficient draws."""
+    X, names = _design(cells)
+    fit = poisson(cells["y"].astype(float), X, cells["n"] * 7 / 365.0, names)
+    return fit, fit.draws(n_draws, seed)
+
+
 def _tier_tuple(fit, B) -> tuple[np.ndarray, np.ndarray]:
     def f(c):
         return np.array([np.exp(c[fit.index("tier1")]), 1.0, np.exp(c[fit.index("tier3")]), np.exp(c[fit.index("tier4")])])
@@ -57,21 +64,18 @@ def ed(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     # ED visits that are not boarding for a crisis bed (those last longer than the day)
     ed = _cells(con, w, f"""SELECT member_id, admit_date AS d FROM encounters WHERE encounter_class = 'emergency'
         AND admit_date BETWEEN {s} AND {e} AND discharge_date = admit_date""")
-    X, names = _design(ed)
-    fit = poisson(ed["y"].astype(float), X, ed["n"] * 7 / 365.0, names)
-    B = fit.draws(n_draws, seed)
+    fit, B = _fit(ed, n_draws, seed)
     data = f"{int(fit.events):,} ED visits over {fit.exposure:,.0f} person-years at home, {span(w)}"
-    col = lambda k: B[:, fit.index(k)]
-    out.append(Estimate("rate_ed", float(np.exp(fit.coef[0])), np.exp(col("intercept")), method, data,
+    out.append(Estimate("rate_ed", *fit.multiplier("intercept", B), method, data,
                         note="tier 2, stably housed, no SMI/SUD, no open service"))
     v, d = _tier_tuple(fit, B)
     out.append(Estimate("rel_ed_by_tier", v, d, method, data, note="tier 2 is the reference (1)"))
-    hv = np.array([1.0, np.exp(fit.coef[fit.index("at_risk")]), np.exp(fit.coef[fit.index("homeless")])])
-    hd = np.column_stack([np.ones(n_draws), np.exp(col("at_risk")), np.exp(col("homeless"))])
-    out.append(Estimate("rel_by_housing", hv, hd, method, data, note="estimated on ED visits; the engine applies it "
-                        "to admissions and crises too"))
-    out.append(Estimate("rel_ed_smi", float(np.exp(fit.coef[fit.index("smi")])), np.exp(col("smi")), method, data))
-    out.append(Estimate("rel_ed_sud", float(np.exp(fit.coef[fit.index("sud")])), np.exp(col("sud")), method, data))
+    (risk, risk_d), (homeless, homeless_d) = fit.multiplier("at_risk", B), fit.multiplier("homeless", B)
+    out.append(Estimate("rel_by_housing", np.array([1.0, risk, homeless]),
+                        np.column_stack([np.ones(n_draws), risk_d, homeless_d]), method, data,
+                        note="estimated on ED visits; the engine applies it to admissions and crises too"))
+    out.append(Estimate("rel_ed_smi", *fit.multiplier("smi", B), method, data))
+    out.append(Estimate("rel_ed_sud", *fit.multiplier("sud", B), method, data))
     for name in ("rel_acute_waiting", "rel_acute_in_service", "rel_ed_per_unmet_need", "rel_admission_per_unmet_need"):
         out.append(Estimate(name, None, supported=False, data=data, note=confounded))
     transfer, total = con.execute(f"""SELECT count(*) FILTER (WHERE discharge_disposition = 'transfer'), count(*)
@@ -92,17 +96,13 @@ def admissions(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
           AND NOT EXISTS (SELECT 1 FROM encounters x WHERE x.member_id = i.member_id AND x.encounter_class = 'emergency'
                           AND x.admit_date = i.admit_date AND x.discharge_disposition = 'transfer')
           """, where="NOT mw.post_discharge")  # weeks near a discharge carry the readmission hazard
-    X, names = _design(adm)
-    fit = poisson(adm["y"].astype(float), X, adm["n"] * 7 / 365.0, names)
-    B = fit.draws(n_draws, seed + 2)
+    fit, B = _fit(adm, n_draws, seed + 2)
     data = f"{int(fit.events):,} direct admissions over {fit.exposure:,.0f} person-years at home, {span(w)}"
-    col = lambda k: B[:, fit.index(k)]
-    out.append(Estimate("rate_admission", float(np.exp(fit.coef[0])), np.exp(col("intercept")), method, data,
+    out.append(Estimate("rate_admission", *fit.multiplier("intercept", B), method, data,
                         note="tier 2, under 65, stably housed, no SMI/SUD; readmission windows excluded"))
     v, d = _tier_tuple(fit, B)
     out.append(Estimate("rel_admission_by_tier", v, d, method, data, note="tier 2 is the reference (1)"))
-    out.append(Estimate("rel_admission_65plus", float(np.exp(fit.coef[fit.index("old")])), np.exp(col("old")),
-                        method, data))
+    out.append(Estimate("rel_admission_65plus", *fit.multiplier("old", B), method, data))
     return out
 
 
