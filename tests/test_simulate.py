@@ -88,7 +88,7 @@ def test_a_bad_parameter_file_is_refused_by_line_and_name_and_nothing_is_stored(
     bad.write_text("[workforce]\nrate_separation = 'high'\n")
     res = runner.invoke(app, ["simulate", str(loaded.path), "--params", str(bad), "--weeks", "2", "--replications", "1"])
     assert res.exit_code == 2
-    assert f"{bad}, row 2, column workforce.rate_separation: expected one number" in res.output
+    assert f"{bad}, line 2, field workforce.rate_separation: expected one number" in res.output
     con = duckdb.connect(str(loaded.path / "caretwin.duckdb"), read_only=True)
     assert "_runs" not in {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     con.close()

@@ -17,13 +17,14 @@ class Problem:
     row: int | None  # 1-based data row (the header is not counted); None for file-level problems
     column: str | None
     reason: str
+    unit: str = "row"  # what `row` counts: data rows, or lines of a text file (TOML, YAML)
 
     def __str__(self) -> str:
         where = self.file
         if self.row is not None:
-            where += f", row {self.row}"
+            where += f", {self.unit} {self.row}"
         if self.column:
-            where += f", column {self.column}"
+            where += f", {'field' if self.unit == 'line' else 'column'} {self.column}"
         return f"{where}: {self.reason}"
 
 

@@ -96,6 +96,8 @@ METRICS: tuple[Metric, ...] = (
     Metric("became_stably_housed", "members", "flow", ("all",), True, "transitions into stable housing"),
     # costs
     Metric("cost", "currency", "flow", COST_CATEGORIES, True, "cost by category: unit cost x quantity"),
+    Metric("intervention_cost", "currency", "flow", ("all",), False,
+           "what a scenario's interventions cost beyond the services they lead to (staff, beds held, programmes)"),
 )
 
 

@@ -77,6 +77,13 @@ class Params(Mapping[str, Any]):
             raise ValidationError(problems)
         return self
 
+    def copy(self) -> Params:
+        """An independent copy of the values (the declarations are shared: they never change)."""
+        new = Params.__new__(Params)
+        new.declared = self.declared
+        new._values = dict(self._values)
+        return new
+
     def __getitem__(self, name: str) -> Any:
         return self._values[name]
 
@@ -131,20 +138,20 @@ class Params(Mapping[str, Any]):
         for section, values in data.items():
             if not isinstance(values, dict) or section not in modules:
                 problems.append(Problem(str(path), line_of(f"[{section}]"), section,
-                                        f"not a module; modules are {', '.join(sorted(modules))}"))
+                                        f"not a module; modules are {', '.join(sorted(modules))}", unit="line"))
                 continue
             for name, v in values.items():
                 where = (str(path), line_of(name), f"{section}.{name}")
                 owner = self.declared.get(name, (None,))[0]
                 if owner is None:
-                    problems.append(Problem(*where, "unknown parameter"))
+                    problems.append(Problem(*where, "unknown parameter", unit="line"))
                 elif owner != section:
-                    problems.append(Problem(*where, f"belongs to [{owner}]"))
+                    problems.append(Problem(*where, f"belongs to [{owner}]", unit="line"))
                 else:
                     try:
                         self.update({name: v}, source=str(path))
                     except ValidationError as exc:
-                        problems += [Problem(*where, p.reason) for p in exc.problems]
+                        problems += [Problem(*where, p.reason, unit="line") for p in exc.problems]
         if problems:
             raise ValidationError(problems)
         return self

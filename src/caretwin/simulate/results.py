@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -150,10 +152,36 @@ def run_record(result: RunResult, label: str | None = None) -> dict:
     }
 
 
-def store(ws: Workspace, result: RunResult, summary: pa.Table | None = None, label: str | None = None) -> None:
-    """Save the run and its quantile bands in the workspace, in one transaction."""
+REPLICATES_DIR = "runs"
+
+
+def replicates_path(ws: Workspace, run_id: str) -> Path:
+    return ws.path / REPLICATES_DIR / f"{run_id}.npz"
+
+
+def store(ws: Workspace, result: RunResult, summary: pa.Table | None = None, label: str | None = None,
+          extra: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> None:
+    """Save the run and its quantile bands in the workspace, in one transaction, and every replication's
+    whole-population weekly metrics and horizon totals by subgroup beside it (for paired comparisons).
+
+    `extra` adds rows of its own in the same transaction.
+    """
     summary = summary_table(result) if summary is None else summary
     rec = run_record(result, label)
+    target = replicates_path(ws, result.run_id)
+    target.parent.mkdir(exist_ok=True)
+    tmp = target.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, weekly=result.metrics[:, :, :, 0, :], groups=result.metrics.sum(axis=1),
+                        region_ids=np.array(result.world.region_ids), rurality=np.asarray(result.world.rurality),
+                        slots=np.array([f"{m.name}/{line}" for m, line in SLOTS.rows]))
+    try:
+        _insert(ws, result, summary, rec, label, extra)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _insert(ws: Workspace, result: RunResult, summary: pa.Table, rec: dict, label: str | None, extra) -> None:
     with ws.transaction() as con:
         con.execute(RUNS_DDL)
         con.execute(METRICS_DDL)
@@ -166,6 +194,8 @@ def store(ws: Workspace, result: RunResult, summary: pa.Table | None = None, lab
         con.register("_summary", summary)
         con.execute(f"INSERT INTO _run_metrics SELECT '{result.run_id}', * FROM _summary")
         con.unregister("_summary")
+        if extra is not None:
+            extra(con)
 
 
 def write_out(result: RunResult, out: str | os.PathLike[str], summary: pa.Table | None = None,

@@ -49,6 +49,7 @@ class RunResult:
     workers: int = 1
     code_version: str = __version__
     parameter_sets: int = 0  # parameter draws the replications cycled through (0: one fixed set)
+    outcomes: list[dict[str, np.ndarray]] = field(default_factory=list)  # per replication: modules' `outcome(sim)`
 
     @property
     def replications(self) -> int:
@@ -78,18 +79,31 @@ def _init_worker(world: World, sets: list[Params], modules: list[Module] | None)
     _WORKER.update(world=world, sets=sets, modules=modules, engines={})
 
 
-def _replicate(which: int, seed: int, weeks: int) -> np.ndarray:
+Replicate = tuple[np.ndarray, dict[str, np.ndarray]]
+
+
+def _one(engine: Engine, seed: int, weeks: int) -> Replicate:
+    """One replication's weekly metrics, and the small per-replication outcomes of modules that keep them."""
+    sim = engine.run(seed, weeks)
+    outcomes = {}
+    for mod in engine.modules:
+        if hasattr(mod, "outcome"):
+            outcomes.update(mod.outcome(sim))
+    return sim.M.astype(np.float32), outcomes
+
+
+def _replicate(which: int, seed: int, weeks: int) -> Replicate:
     engines = _WORKER["engines"]
     if which not in engines:
         engines[which] = Engine(_WORKER["world"], _WORKER["sets"][which], _WORKER["modules"])
-    return engines[which].run(seed, weeks).M.astype(np.float32)
+    return _one(engines[which], seed, weeks)
 
 
-def _replicate_with(world: World, params: Params, modules: list[Module] | None, seed: int, weeks: int) -> np.ndarray:
+def _replicate_with(world: World, params: Params, modules: list[Module] | None, seed: int, weeks: int) -> Replicate:
     import numba
 
     numba.set_num_threads(1)
-    return Engine(world, params, modules).run(seed, weeks).M.astype(np.float32)
+    return _one(Engine(world, params, modules), seed, weeks)
 
 
 def resolve_params(world: World, params: Params | str | os.PathLike[str] | None, modules: list[Module] | None = None) -> Params:
@@ -121,7 +135,7 @@ def run_replications(world: World, params: Params | None = None, *, weeks: int =
     which = [r % len(sets) for r in range(replications)]
     seeds = replication_seeds(seed, replications)
     workers = workers or min(os.cpu_count() or 1, replications)
-    out: list[np.ndarray | None] = [None] * replications
+    out: list[Replicate | None] = [None] * replications
     t0 = time.perf_counter()
     done = 0
 
@@ -138,7 +152,7 @@ def run_replications(world: World, params: Params | None = None, *, weeks: int =
         backend = "serial"
         engines = [Engine(world, p, modules) for p in sets]
         for r, s in enumerate(seeds):
-            out[r] = engines[which[r]].run(s, weeks).M.astype(np.float32)
+            out[r] = _one(engines[which[r]], s, weeks)
             tick()
     else:
         backend = "process"
@@ -150,12 +164,12 @@ def run_replications(world: World, params: Params | None = None, *, weeks: int =
                 out[futures[f]] = f.result()
                 tick()
     wall = time.perf_counter() - t0
-    metrics = np.stack(out)
+    metrics = np.stack([M for M, _ in out])
     member_days = float(world.n_members) * 7 * weeks * replications
     run_id = run_id or new_run_id()
     return RunResult(run_id, world, params, seed, weeks, metrics, backend=backend, workers=workers,
                      timings={"wall_s": round(wall, 3), "member_days_per_s": round(member_days / wall, 1)},
-                     parameter_sets=len(sets) if draws else 0)
+                     parameter_sets=len(sets) if draws else 0, outcomes=[o for _, o in out])
 
 
 def _run_dask(scheduler: Any, world: World, sets: list[Params], which: list[int], modules, seeds: list[int],

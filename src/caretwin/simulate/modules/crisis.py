@@ -15,13 +15,13 @@ from caretwin.simulate.state import BOARDING, CSU, ENROLLED, HOME
 
 
 @nb.njit(parallel=True, cache=True)
-def _hazard(out, status, smi, sud, housing, unmet, rate_bh, rate_other, rel_housing, rel_unmet):
+def _hazard(out, status, smi, sud, housing, unmet, rel_acute, rate_bh, rate_other, rel_housing, rel_unmet):
     for i in nb.prange(len(status)):
         if status[i] != ENROLLED:
             out[i] = 0.0
             continue
         r = rate_bh if (smi[i] or sud[i]) else rate_other
-        r *= rel_housing[housing[i]] * (1.0 + rel_unmet * unmet[i])
+        r *= rel_housing[housing[i]] * rel_acute[i] * (1.0 + rel_unmet * unmet[i])
         out[i] = p_day(r)
 
 
@@ -60,7 +60,7 @@ class Crisis(Module):
 
     def week(self, sim, day: int) -> None:
         m, p = sim.m, sim.p
-        _hazard(m.hazard[self.j], m.status, m.smi, m.sud, m.housing, m.unmet, p.rate_crisis_bh, p.rate_crisis_other,
+        _hazard(m.hazard[self.j], m.status, m.smi, m.sud, m.housing, m.unmet, m.rel_acute, p.rate_crisis_bh, p.rate_crisis_other,
                 np.array(p.rel_by_housing), p.rel_crisis_per_unmet_need)
 
     def day(self, sim, day: int) -> None:

@@ -14,14 +14,14 @@ from caretwin.simulate.state import ACTIVE, ENROLLED, PENDING, WAITING
 
 
 @nb.njit(parallel=True, cache=True)
-def _hazards(out_ed, out_adm, status, tier, age, smi, sud, housing, unmet, svc, rate_ed, rate_adm, rel_ed_tier,
+def _hazards(out_ed, out_adm, status, tier, age, smi, sud, housing, unmet, svc, rel_acute, rate_ed, rate_adm, rel_ed_tier,
              rel_adm_tier, rel_housing, rel_ed_unmet, rel_adm_unmet, rel_smi, rel_sud, rel_65, rel_served, rel_waiting):
     for i in nb.prange(len(status)):
         if status[i] != ENROLLED:
             out_ed[i] = 0.0
             out_adm[i] = 0.0
             continue
-        common = rel_housing[housing[i]]
+        common = rel_housing[housing[i]] * rel_acute[i]
         if svc[i] == ACTIVE:
             common *= rel_served
         elif svc[i] == PENDING or svc[i] == WAITING:
@@ -60,13 +60,16 @@ class Utilisation(Module):
         Param("p_ed_admitted", 0.15, "per visit", "ED visits that end in admission"),
     )
 
+    # a member's own multiplier on acute care (ED, admissions, crises): 1, or an intervention's effect
+    member_columns = {"rel_acute": (np.float32, 1.0)}
+
     def init(self, sim) -> None:
         self.j_ed, self.j_adm = sim.hazard_index["ed"], sim.hazard_index["admission"]
         self.k_ed = SLOTS("ed_visits")
 
     def week(self, sim, day: int) -> None:
         m, p = sim.m, sim.p
-        _hazards(m.hazard[self.j_ed], m.hazard[self.j_adm], m.status, m.tier, m.age, m.smi, m.sud, m.housing, m.unmet, m.svc, p.rate_ed,
+        _hazards(m.hazard[self.j_ed], m.hazard[self.j_adm], m.status, m.tier, m.age, m.smi, m.sud, m.housing, m.unmet, m.svc, m.rel_acute, p.rate_ed,
                  p.rate_admission, np.array(p.rel_ed_by_tier), np.array(p.rel_admission_by_tier),
                  np.array(p.rel_by_housing), p.rel_ed_per_unmet_need, p.rel_admission_per_unmet_need, p.rel_ed_smi,
                  p.rel_ed_sud, p.rel_admission_65plus, p.rel_acute_in_service, p.rel_acute_waiting)

@@ -16,7 +16,7 @@ STAFFED = (LINE["hcbs"], LINE["home_health"])
 
 @nb.njit(cache=True)
 def _week(key, day, staffed, headcount, budget, committed, capacity, missed_share, ot_share, ot_sustained, seps_4w,
-          hires_4w, training, hires_out, seps_out, overtime_out, hpf, max_ot, rate_sep, rel_ot, p_hire, hire_slowdown):
+          hires_4w, training, rel_sep, rel_hire, hires_out, seps_out, overtime_out, hpf, max_ot, rate_sep, rel_ot, p_hire, hire_slowdown):
     for j in range(len(staffed)):
         k = staffed[j]
         hours = headcount[k] * hpf
@@ -27,7 +27,7 @@ def _week(key, day, staffed, headcount, budget, committed, capacity, missed_shar
         ot = overtime / hours if hours > 0 else 0.0
         ot_share[k] = ot
         ot_sustained[k] = 0.5 * ot_sustained[k] + 0.5 * ot
-        p_sep = 1.0 - np.exp(-rate_sep / 52.0 * (1.0 + rel_ot * ot_sustained[k]))
+        p_sep = 1.0 - np.exp(-rate_sep * rel_sep[k] / 52.0 * (1.0 + rel_ot * ot_sustained[k]))
         seps = 0
         for s in range(headcount[k]):
             if uniform(key, day, k, s) < p_sep:
@@ -35,7 +35,7 @@ def _week(key, day, staffed, headcount, budget, committed, capacity, missed_shar
         vac = max(int(np.round(budget[k])) - headcount[k], 0)
         hires = 0
         for v in range(vac):
-            if uniform(key, day, k, 100000 + v) < p_hire[j] * hire_slowdown:
+            if uniform(key, day, k, 100000 + v) < p_hire[j] * hire_slowdown * rel_hire[k]:
                 hires += 1
         headcount[k] += hires - seps
         capacity[k] = headcount[k] * hpf
@@ -60,7 +60,9 @@ class Workforce(Module):
         Param("max_overtime_share", 0.2, "share", "most overtime a provider can add, as a share of staffed hours"),
     )
     provider_columns = {"overtime_share": (np.float32, 0.0), "ot_sustained": (np.float32, 0.0),
-                        "seps_4w": (np.float32, 0.0), "hires_4w": (np.float32, 0.0), "training": (np.float32, 0.9)}
+                        "seps_4w": (np.float32, 0.0), "hires_4w": (np.float32, 0.0), "training": (np.float32, 0.9),
+                        # a provider's own multipliers, 1 unless an intervention (e.g. a wage rise) changes them
+                        "rel_separation": (np.float64, 1.0), "rel_hiring": (np.float64, 1.0)}
 
     def init(self, sim) -> None:
         pr = sim.pr
@@ -75,7 +77,7 @@ class Workforce(Module):
         hires, seps, ot = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n)
         p_hire = np.array(p.p_hire_week_by_rurality)[self.rurality[pr.region[staffed]]]
         _week(sim.key("workforce"), day, staffed, pr.headcount, pr.budget_fte, pr.committed, pr.capacity,
-              pr.missed_share, pr.overtime_share, pr.ot_sustained, pr.seps_4w, pr.hires_4w, pr.training, hires, seps, ot, p.hours_per_fte_week,
+              pr.missed_share, pr.overtime_share, pr.ot_sustained, pr.seps_4w, pr.hires_4w, pr.training, pr.rel_separation, pr.rel_hiring, hires, seps, ot, p.hours_per_fte_week,
               p.max_overtime_share, p.rate_separation, p.rel_separation_per_overtime, p_hire, p.rel_hiring)
         for line in ("hcbs", "home_health"):
             sel = pr.line[staffed] == LINE[line]

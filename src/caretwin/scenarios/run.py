@@ -1,0 +1,129 @@
+"""Running scenarios against a workspace: one world, one seed, so every scenario's replication r sees
+the same random numbers as the baseline's (common random numbers) and their differences are signal."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from caretwin.errors import ValidationError
+from caretwin.scenarios.plan import Plan, ScenarioModule, compile_plan
+from caretwin.scenarios.spec import Located, load_scenario
+from caretwin.simulate.calibrated import draws_for
+from caretwin.simulate.engine import Module, default_modules
+from caretwin.simulate.initial import from_workspace
+from caretwin.simulate.params import Params
+from caretwin.simulate.results import store, summary_table, write_out
+from caretwin.simulate.runner import Progress, RunResult, resolve_params, run_replications
+from caretwin.simulate.state import World
+from caretwin.workspace import Workspace
+
+SCENARIOS_DDL = """CREATE TABLE IF NOT EXISTS _scenario_runs (
+    run_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, file VARCHAR NOT NULL, scenario VARCHAR NOT NULL,
+    baseline_parameters VARCHAR NOT NULL
+)"""
+
+
+@dataclass
+class ScenarioRun:
+    located: Located
+    plan: Plan
+    result: RunResult
+
+    @property
+    def name(self) -> str:
+        return self.located.scenario.name
+
+    @property
+    def run_id(self) -> str:
+        return self.result.run_id
+
+
+def baseline_params(ws: Workspace, located: Located, world: World) -> tuple[Params, list[Params] | None, str]:
+    """The scenario's starting parameters (and calibration draws, when there are some) and where they came from."""
+    which = located.scenario.baseline
+    if which == "defaults":
+        return resolve_params(world, None), None, "defaults"
+    path = ws.path / "calibrated.toml" if which == "calibrated" else Path(located.file).parent / which
+    if not path.exists():
+        hint = ("run `caretwin calibrate WORKSPACE` first, or say `baseline: defaults`" if which == "calibrated"
+                else "give a parameter file (see `caretwin params --toml`), `calibrated` or `defaults`")
+        raise ValidationError([located.problem(("baseline",), f"no parameter file {path}: {hint}")])
+    params = resolve_params(world, path)
+    return params, draws_for(path, params), str(path)
+
+
+def scenario_modules(plan: Plan) -> list[Module]:
+    return [ScenarioModule(plan)] + default_modules()
+
+
+def run_scenarios(workspace: Workspace | str | os.PathLike[str], files: list[str | os.PathLike[str]], *,
+                  replications: int | None = None, seed: int | None = None, weeks: int | None = None,
+                  workers: int | None = None, scheduler: str | None = None, as_of: date | None = None,
+                  progress: Progress | None = None, on_start=None) -> list[ScenarioRun]:
+    """Run each scenario file and store it in the workspace; `replications`, `seed` and `weeks` override the files'.
+
+    Every file is read and checked against the workspace before anything runs, so a mistake in the
+    third file does not cost the first two runs.
+    """
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
+    try:
+        located = []
+        problems = []
+        for f in files:
+            try:
+                located.append(load_scenario(f))
+            except ValidationError as exc:
+                problems += exc.problems
+        if problems:
+            raise ValidationError(problems)
+        world = from_workspace(ws, as_of)
+        prepared = []
+        for loc in located:
+            sc = loc.scenario
+            overrides = {k: v for k, v in (("replications", replications), ("seed", seed), ("horizon_weeks", weeks))
+                         if v is not None}
+            if overrides:
+                loc.scenario = sc = sc.model_copy(update=overrides)
+            try:
+                params, draws, source = baseline_params(ws, loc, world)
+                prepared.append((loc, compile_plan(loc, world, params), params, draws, source))
+            except ValidationError as exc:
+                problems += exc.problems
+        if problems:
+            raise ValidationError(problems)
+        runs = []
+        for loc, plan, params, draws, source in prepared:
+            sc = loc.scenario
+            if on_start is not None:
+                on_start(sc.name)
+            result = run_replications(world, params, weeks=sc.horizon_weeks, replications=sc.replications,
+                                      seed=sc.seed, workers=workers, scheduler=scheduler, progress=progress,
+                                      modules=scenario_modules(plan), draws=draws)
+            summary = summary_table(result)
+            if sc.outputs.folder:
+                write_out(result, Path(loc.file).parent / sc.outputs.folder, summary, sc.name)
+
+            def extra(con: duckdb.DuckDBPyConnection, loc=loc, result=result, source=source) -> None:
+                con.execute(SCENARIOS_DDL)
+                con.execute("INSERT INTO _scenario_runs VALUES (?, ?, ?, ?, ?)",
+                            [result.run_id, loc.scenario.name, loc.file, loc.scenario.to_json(), source])
+
+            store(ws, result, summary, sc.name, extra=extra)
+            runs.append(ScenarioRun(loc, plan, result))
+        return runs
+    finally:
+        if ws is not workspace:
+            ws.close()
+
+
+def scenario_of(ws: Workspace, run_id: str) -> dict | None:
+    """The stored scenario of a run (None for a plain `caretwin simulate` run)."""
+    ws.con.execute(SCENARIOS_DDL)
+    row = ws.con.execute("SELECT scenario FROM _scenario_runs WHERE run_id = ?", [run_id]).fetchone()
+    return json.loads(row[0]) if row else None
