@@ -386,6 +386,173 @@ def runs(
         typer.echo("no runs yet: try `caretwin simulate`")
 
 
+scenario_app = typer.Typer(help="Scenarios: what-if runs against the baseline, and their comparison.",
+                            no_args_is_help=True)
+app.add_typer(scenario_app, name="scenario")
+
+
+def _progress_bar(label: str):
+    """A progress callback drawing on standard error (a new bar per scenario)."""
+    state: dict = {}
+
+    def progress(done: int, total: int) -> None:
+        bar = state.get("bar")
+        if bar is None:
+            bar = state["bar"] = typer.progressbar(length=total, label=state.get("label", label), file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - bar.pos)
+        if done == total:
+            bar.__exit__(None, None, None)
+            state.pop("bar")
+
+    def start(name: str) -> None:
+        state["label"] = name
+
+    return progress, start
+
+
+@scenario_app.command("run")
+def scenario_run(
+    workspace: Annotated[Path, typer.Argument(help="Workspace to run the scenarios against.")],
+    files: Annotated[list[Path], typer.Argument(help="Scenario files (YAML); the first is usually the baseline.")],
+    replications: Annotated[int | None, typer.Option(help="Replications, for every file (default: each file's).", min=1)] = None,
+    weeks: Annotated[int | None, typer.Option(help="Horizon in weeks, for every file (default: each file's).", min=1, max=520)] = None,
+    seed: Annotated[int | None, typer.Option(help="Root seed, for every file (default: each file's).", min=0)] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).", min=1)] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, e.g. tcp://10.0.0.5:8786.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the runs as JSON on standard output.")] = False,
+) -> None:
+    """Run scenario files and store each run; compare them with `caretwin scenario compare`."""
+    from caretwin.scenarios import run_scenarios
+    from caretwin.simulate.results import run_record
+
+    progress, start = _progress_bar("replications")
+    try:
+        runs = run_scenarios(workspace, files, replications=replications, weeks=weeks, seed=seed, workers=workers,
+                             scheduler=scheduler, progress=progress, on_start=start)
+    except ValidationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except (CaretwinError, OSError) as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps([{"scenario": r.name, "file": r.located.file, **run_record(r.result, r.name)}
+                               for r in runs], indent=1, default=str))
+        return
+    for r in runs:
+        t = r.result.timings
+        typer.echo(f"{r.run_id}  {r.name}: {r.result.weeks} weeks x {r.result.replications} replications "
+                   f"in {t['wall_s']:.1f} s")
+    typer.echo(f"\ncompare: caretwin scenario compare {workspace} " + " ".join(r.run_id for r in runs))
+
+
+@scenario_app.command("check")
+def scenario_check(
+    workspace: Annotated[Path, typer.Argument(help="Workspace whose regions and providers the files name.")],
+    files: Annotated[list[Path], typer.Argument(help="Scenario files (YAML).")],
+) -> None:
+    """Check scenario files against a workspace without running them."""
+    from caretwin.scenarios import check_scenarios
+
+    try:
+        for loc in check_scenarios(workspace, files):
+            sc = loc.scenario
+            typer.echo(f"{loc.file}: {sc.name}: {len(sc.shocks)} shock(s), {len(sc.interventions)} intervention(s), "
+                       f"{sc.horizon_weeks} weeks x {sc.replications} replications: ok")
+    except ValidationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except (CaretwinError, OSError) as exc:
+        _fail(str(exc))
+
+
+@scenario_app.command("compare")
+def scenario_compare(
+    workspace: Annotated[Path, typer.Argument(help="Workspace holding the runs.")],
+    run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids; the first is the baseline.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole comparison as JSON on standard output.")] = False,
+) -> None:
+    """Compare scenario runs with the baseline: paired differences with 95% intervals, failure risk, value."""
+    from caretwin.reports.board import fmt, fmt_signed, summary_points
+    from caretwin.scenarios import compare
+
+    try:
+        c = compare(workspace, run_ids)
+    except (CaretwinError, OSError) as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(c.to_json())
+        return
+    for s in c.scenarios:
+        typer.echo(f"\n{s.name} ({s.run_id}) against {c.baseline_name} ({c.baseline_run}), "
+                   f"{c.replications} paired replications")
+        typer.echo(f"{'measure':<46}{'baseline':>13}{'scenario':>13}{'difference (95% interval)':>38}")
+        for d in s.differences:
+            ci = f"{fmt_signed(d.difference.mean, d.unit)} ({fmt_signed(d.difference.low, d.unit)}, " \
+                 f"{fmt_signed(d.difference.high, d.unit)})"
+            typer.echo(f"{d.label[:45]:<46}{fmt(d.baseline.mean, d.unit):>13}{fmt(d.scenario.mean, d.unit):>13}{ci:>38}")
+        typer.echo("failure risk by region: " + ", ".join(
+            f"{f.region_id} {f.scenario.mean * 100:.0f}% ({f.baseline.mean * 100:.0f}%)" for f in s.failure))
+        for line in summary_points(c, s)[-2:]:
+            typer.echo(line)
+
+
+@app.command()
+def report(
+    workspace: Annotated[Path, typer.Argument(help="Workspace holding the runs.")],
+    run_ids: Annotated[list[str], typer.Argument(metavar="RUN...", help="Run ids; the first is the baseline.")],
+    html: Annotated[Path, typer.Option("--html", help="HTML report to write (self-contained).")],
+    pdf: Annotated[Path | None, typer.Option("--pdf", help="Also print it to this PDF (needs Chromium or Chrome).")] = None,
+    title: Annotated[str, typer.Option(help="Report title.")] = "Scenario comparison",
+) -> None:
+    """Write the board report comparing scenario runs with the baseline: summary, fan charts, failure map, tables."""
+    from caretwin.reports import report as write
+
+    try:
+        path = write(workspace, run_ids, html, pdf, title)
+    except (CaretwinError, OSError) as exc:
+        _fail(str(exc))
+    typer.echo(f"report: {path}" + (f"\npdf: {pdf}" if pdf else ""))
+
+
+@app.command()
+def pilot(
+    workspace: Annotated[Path, typer.Argument(help="Workspace to run the virtual pilot in.")],
+    file: Annotated[Path, typer.Argument(help="Pilot file (YAML): cohort, intervention, outcome.")],
+    replications: Annotated[int | None, typer.Option(help="Virtual trials (default: the file's).", min=2)] = None,
+    seed: Annotated[int | None, typer.Option(help="Root seed (default: the file's).", min=0)] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).", min=1)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON on standard output.")] = False,
+) -> None:
+    """Randomise a cohort of member twins to an intervention or control, estimate the effect, size a real pilot."""
+    from caretwin.scenarios import run_pilot
+
+    progress, _ = _progress_bar("virtual trials")
+    try:
+        r = run_pilot(workspace, file, replications=replications, seed=seed, workers=workers, progress=progress)
+    except ValidationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except (CaretwinError, OSError) as exc:
+        _fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(r.to_dict(), indent=1, default=float))
+        return
+    pct = lambda i: f"{i.mean * 100:.1f}% (95% interval {i.low * 100:.1f}% to {i.high * 100:.1f}%)"  # noqa: E731
+    typer.echo(f"{r.name}: {r.replications} virtual trials of {r.cohort_size:,} members "
+               f"({r.treated:,.0f} to the intervention); outcome: {r.outcome.replace('_', ' ')}")
+    typer.echo(f"  control arm with the outcome:       {pct(r.control_rate)}")
+    typer.echo(f"  intervention arm with the outcome:  {pct(r.treated_rate)}")
+    typer.echo(f"  effect (difference):                {r.effect.mean * 100:+.2f} points (95% interval "
+               f"{r.effect.low * 100:+.2f} to {r.effect.high * 100:+.2f}); relative risk {r.relative_risk:.2f}")
+    typer.echo(f"  one trial of this size: interval half-width about {r.single_trial_half_width * 100:.2f} points; "
+               f"it detects the effect in {pct(r.power_at_cohort)} of trials")
+    need = f"{r.needed_per_arm:,} members per arm" if r.needed_per_arm else "no detectable effect to power for"
+    typer.echo(f"  a real pilot needs {need} (two-sided, 1:1)")
+    if r.intervention_cost:
+        typer.echo(f"  intervention cost per trial: ${r.intervention_cost:,.0f}")
+
+
 @app.command()
 def params(
     module: Annotated[str | None, typer.Option(help="Only this module's parameters.")] = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -44,9 +45,11 @@ class ScenarioRun:
         return self.result.run_id
 
 
-def baseline_params(ws: Workspace, located: Located, world: World) -> tuple[Params, list[Params] | None, str]:
-    """The scenario's starting parameters (and calibration draws, when there are some) and where they came from."""
-    which = located.scenario.baseline
+def baseline_params(ws: Workspace, which: str, located: Located, world: World) -> tuple[Params, list[Params] | None, str]:
+    """Starting parameters (and calibration draws, when there are some) and where they came from.
+
+    `which` is "calibrated" (WORKSPACE/calibrated.toml), "defaults" or a parameter file beside the scenario.
+    """
     if which == "defaults":
         return resolve_params(world, None), None, "defaults"
     path = ws.path / "calibrated.toml" if which == "calibrated" else Path(located.file).parent / which
@@ -62,10 +65,48 @@ def scenario_modules(plan: Plan) -> list[Module]:
     return [ScenarioModule(plan)] + default_modules()
 
 
+Prepared = tuple[Located, Plan, Params, "list[Params] | None", str]
+
+
+def _prepare(ws: Workspace, files: list, overrides: dict, as_of: date | None) -> tuple[World, list[Prepared]]:
+    """Read every file and check it against the workspace; all problems are reported together."""
+    located, problems = [], []
+    for f in files:
+        try:
+            located.append(load_scenario(f))
+        except ValidationError as exc:
+            problems += exc.problems
+    if problems:
+        raise ValidationError(problems)
+    world = from_workspace(ws, as_of)
+    prepared = []
+    for loc in located:
+        if overrides:
+            loc.scenario = loc.scenario.model_copy(update=overrides)
+        try:
+            params, draws, source = baseline_params(ws, loc.scenario.baseline, loc, world)
+            prepared.append((loc, compile_plan(loc, world, params), params, draws, source))
+        except ValidationError as exc:
+            problems += exc.problems
+    if problems:
+        raise ValidationError(problems)
+    return world, prepared
+
+
+def check_scenarios(workspace: Workspace | str | os.PathLike[str], files: list[str | os.PathLike[str]]) -> list[Located]:
+    """Validate scenario files against a workspace (regions, providers, baseline) without running them."""
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
+    try:
+        return [p[0] for p in _prepare(ws, files, {}, None)[1]]
+    finally:
+        if ws is not workspace:
+            ws.close()
+
+
 def run_scenarios(workspace: Workspace | str | os.PathLike[str], files: list[str | os.PathLike[str]], *,
                   replications: int | None = None, seed: int | None = None, weeks: int | None = None,
                   workers: int | None = None, scheduler: str | None = None, as_of: date | None = None,
-                  progress: Progress | None = None, on_start=None) -> list[ScenarioRun]:
+                  progress: Progress | None = None, on_start: Callable[[str], None] | None = None) -> list[ScenarioRun]:
     """Run each scenario file and store it in the workspace; `replications`, `seed` and `weeks` override the files'.
 
     Every file is read and checked against the workspace before anything runs, so a mistake in the
@@ -73,30 +114,9 @@ def run_scenarios(workspace: Workspace | str | os.PathLike[str], files: list[str
     """
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
     try:
-        located = []
-        problems = []
-        for f in files:
-            try:
-                located.append(load_scenario(f))
-            except ValidationError as exc:
-                problems += exc.problems
-        if problems:
-            raise ValidationError(problems)
-        world = from_workspace(ws, as_of)
-        prepared = []
-        for loc in located:
-            sc = loc.scenario
-            overrides = {k: v for k, v in (("replications", replications), ("seed", seed), ("horizon_weeks", weeks))
-                         if v is not None}
-            if overrides:
-                loc.scenario = sc = sc.model_copy(update=overrides)
-            try:
-                params, draws, source = baseline_params(ws, loc, world)
-                prepared.append((loc, compile_plan(loc, world, params), params, draws, source))
-            except ValidationError as exc:
-                problems += exc.problems
-        if problems:
-            raise ValidationError(problems)
+        overrides = {k: v for k, v in (("replications", replications), ("seed", seed), ("horizon_weeks", weeks))
+                     if v is not None}
+        world, prepared = _prepare(ws, files, overrides, as_of)
         runs = []
         for loc, plan, params, draws, source in prepared:
             sc = loc.scenario

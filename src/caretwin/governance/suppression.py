@@ -1,0 +1,33 @@
+"""Small-cell suppression: counts from 1 to 10 are never shown, nor derivable from what is shown.
+
+Primary suppression hides every cell whose count rounds to 1-10 (zero may show). When the cells
+of a breakdown add up to a total that is shown, a single hidden cell could be recovered by
+subtraction, so complementary suppression also hides the smallest other cell.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SMALL_CELL_MAX = 10
+
+
+def small(counts: np.ndarray, limit: int = SMALL_CELL_MAX) -> np.ndarray:
+    """Cells whose count rounds to 1..limit."""
+    r = np.rint(np.asarray(counts, dtype=np.float64))
+    return (r >= 1) & (r <= limit)
+
+
+def suppress_breakdown(*counts: np.ndarray, limit: int = SMALL_CELL_MAX) -> np.ndarray:
+    """Mask of the cells to hide in one breakdown whose total is shown (primary and complementary).
+
+    Several count vectors may describe the same cells (e.g. people, and events among them): a cell
+    is hidden when any of its counts is small; the complementary cell is the one with the fewest
+    of the first count.
+    """
+    first = np.asarray(counts[0], dtype=np.float64)
+    hide = np.logical_or.reduce([small(c, limit) for c in counts])
+    if hide.sum() == 1 and len(first) > 1:
+        others = np.flatnonzero(~hide)
+        hide[others[np.argmin(first[others])]] = True
+    return hide
