@@ -580,33 +580,26 @@ def demo(
     path: Annotated[Path, typer.Argument(help="Workspace folder for the demo.")] = Path("demo-workspace"),
     members: Annotated[int, typer.Option(help="Members in the demo county.", min=100)] = 5000,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 42,
-    replications: Annotated[int, typer.Option(help="Replications of the 26-week simulation.", min=1)] = 20,
+    replications: Annotated[int, typer.Option(help="Replications of each 26-week scenario.", min=2)] = 40,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).", min=1)] = None,
 ) -> None:
-    """Build a demo workspace from a synthetic county, check it, and simulate it 26 weeks forward."""
-    from caretwin.demo import build_demo
+    """The whole journey on a synthetic county: synth, ingest, quality, calibrate, three scenarios, the report."""
+    from caretwin.demo import run_journey
 
     t0 = time.perf_counter()
-    typer.echo(f"generating a synthetic county of {members:,} members over 12 months (seed {seed}) ...")
+    progress, _ = _progress_bar("replications")
     try:
-        ws, _ = build_demo(path, members=members, seed=seed, replace=True)
+        j = run_journey(path, members=members, seed=seed, replications=replications, workers=workers,
+                        echo=typer.echo, progress=progress)
     except (CaretwinError, FileExistsError) as exc:
         _fail(str(exc))
-    from caretwin.quality import render_html, run_quality
-
-    with ws:
-        _print_status(ws.status().to_dict())
-        quality = run_quality(ws)
-    report_path = Path(path) / "quality.html"
-    report_path.write_text(render_html(quality))
-    s = quality.summary()
-    typer.echo(f"\ndata quality: {s['checks']} checks, {s['fail']} failed; report: {report_path}")
-    from caretwin.simulate import simulate as run
-
-    typer.echo(f"\nsimulating 26 weeks forward from the workspace's current state, {replications} replications ...")
-    result = run(path, weeks=26, replications=replications, seed=seed, label="demo baseline")
-    _print_run(result)
-    typer.echo(f"\ndemo ready in {time.perf_counter() - t0:.1f} s: try `caretwin status {path}`, "
-               f"`caretwin runs {path}` or `caretwin simulate {path} --help`")
+    typer.echo(f"\ndemo ready in {time.perf_counter() - t0:.0f} s")
+    typer.echo("runs: " + ", ".join(f"{name} {run}" for name, run in j.runs))
+    if j.pdf is None:
+        typer.echo("(no PDF: Chromium or Chrome was not found; the HTML report needs nothing)")
+    typer.echo(f"try: caretwin scenario compare {path} {' '.join(r for _, r in j.runs)}")
+    typer.echo(f"     caretwin pilot {path} {path / 'scenarios' / 'coordination-pilot.yaml'}")
+    typer.echo(f"report: {j.report}" + (f"  (PDF: {j.pdf})" if j.pdf else ""))
 
 
 @app.command()

@@ -1,8 +1,10 @@
-"""The demo: a synthetic county loaded into a fresh workspace."""
+"""The demo: a synthetic county loaded into a fresh workspace, and the whole journey on it."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from caretwin.ingest import LoadReport, ingest
@@ -24,3 +26,55 @@ def build_demo(path: str | Path, *, members: int = 5000, regions: int = 6, month
     extract = write_extract(CountyParams(members=members, regions=regions, months=months, seed=seed), ws.path / "extract")
     report = ingest(ws, extract.path)
     return ws, report
+
+
+EXAMPLES = Path(__file__).parent / "scenarios" / "examples"
+DEMO_SCENARIOS = ("baseline.yaml", "referral-surge.yaml", "surge-response.yaml")
+
+
+@dataclass
+class Journey:
+    workspace: Path
+    quality_report: Path
+    calibrated: Path
+    runs: list[tuple[str, str]]  # (scenario name, run id)
+    report: Path
+    pdf: Path | None
+
+
+def run_journey(path: str | Path, *, members: int = 5000, seed: int = 42, replications: int = 40,
+                workers: int | None = None, echo: Callable[[str], None] = print,
+                progress: Callable[[int, int], None] | None = None) -> Journey:
+    """The whole journey on a synthetic county: synth and ingest, quality, calibrate, a baseline and two
+    alternatives (the example scenarios, copied into the workspace to edit), the comparison and its report."""
+    from caretwin.quality import render_html, run_quality
+    from caretwin.reports.board import find_browser, write_report
+    from caretwin.scenarios import compare, run_scenarios
+    from caretwin.simulate.calibrated import calibrate_to
+
+    path = Path(path)
+    echo(f"1. generating a synthetic county of {members:,} members over 12 months (seed {seed}) and loading it ...")
+    ws, _ = build_demo(path, members=members, seed=seed, replace=True)
+    with ws:
+        echo("2. checking data quality ...")
+        quality = run_quality(ws)
+        quality_path = path / "quality.html"
+        quality_path.write_text(render_html(quality))
+        s = quality.summary()
+        echo(f"   {s['checks']} checks, {s['fail']} failed: {quality_path}")
+        echo("3. calibrating the twin to the county's history ...")
+        calibrated = path / "calibrated.toml"
+        cal, _ = calibrate_to(ws, calibrated, seed=seed)
+        echo(f"   {len(cal.estimates)} parameters estimated from {cal.window.start} to {cal.window.end}: {calibrated}")
+        folder = path / "scenarios"
+        folder.mkdir(exist_ok=True)
+        for name in DEMO_SCENARIOS + ("coordination-pilot.yaml",):
+            shutil.copy(EXAMPLES / name, folder / name)
+        echo(f"4. running the baseline and two alternatives ({replications} replications each; files in {folder}) ...")
+        runs = run_scenarios(ws, [folder / n for n in DEMO_SCENARIOS], replications=replications, workers=workers,
+                             progress=progress, on_start=lambda name: echo(f"   {name}"))
+        echo("5. comparing them and writing the board report ...")
+        comparison = compare(ws, [r.run_id for r in runs])
+    pdf = path / "report.pdf" if find_browser() else None
+    report = write_report(comparison, path / "report.html", pdf, title="Demo county: a referral surge, and a response")
+    return Journey(path, quality_path, calibrated, [(r.name, r.run_id) for r in runs], report, pdf)

@@ -39,7 +39,7 @@ def fmt(v: float | None, unit: str = "") -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "n/a"
     if unit == "share":
-        return f"{v * 100:.1f}%"
+        return f"{v * 100:.1f}%" if abs(v) >= 0.01 or v == 0 else f"{v * 100:.2f}%"
     if unit == "currency":
         return ("-" if v < 0 else "") + f"${abs(v):,.0f}"
     if abs(v) >= 100:
@@ -59,6 +59,8 @@ def interval(i: Interval, unit: str = "", signed: bool = False) -> str:
 def verdict(d: Difference) -> str:
     if not d.difference.excludes_zero():
         return "no detectable change"
+    if d.better == 0:
+        return "higher" if d.difference.mean > 0 else "lower"
     better = (d.difference.mean < 0) == (d.better < 0)
     return "better" if better else "worse"
 
@@ -75,7 +77,8 @@ def _sentence(d: Difference) -> str:
     direction = "up" if d.difference.mean > 0 else "down"
     return (f"{_cap(d.label)}: {direction} by {fmt(abs(d.difference.mean), d.unit)} (95% interval "
             f"{fmt_signed(d.difference.low, d.unit)} to {fmt_signed(d.difference.high, d.unit)}), from "
-            f"{fmt(d.baseline.mean, d.unit)} to {fmt(d.scenario.mean, d.unit)} ({verdict(d)}).")
+            f"{fmt(d.baseline.mean, d.unit)} to {fmt(d.scenario.mean, d.unit)}"
+            + (f" ({verdict(d)})." if d.better else "."))
 
 
 def summary_points(c: Comparison, s: ScenarioComparison) -> list[str]:
@@ -235,8 +238,7 @@ def render_html(c: Comparison, title: str = "Scenario comparison") -> str:
                 first = next(iter(cells.values()))
                 if first.members == 0:
                     continue
-                mem = fmt(first.members) if all(g.members is not None for g in cells.values()) else \
-                    "<span class='sup'>suppressed</span>"
+                mem = "<span class='sup'>suppressed</span>" if first.members is None else fmt(first.members)
                 row = [f"<td>{escape(val)}</td><td>{mem}</td>"]
                 for o in outcomes:
                     g = cells[o]

@@ -100,13 +100,14 @@ class Key:
     area: str
     measure: Measure
     denominator: Measure | None = None  # a ratio: summed numerator over summed denominator
-    better: int = -1  # -1: lower is better; +1: higher is better
+    better: int = -1  # -1: lower is better; +1: higher is better; 0: neither
 
 
 KEYS: tuple[Key, ...] = (
     Key("waitlist_hcbs", "people waiting for HCBS (weekly average)", "people", "waits", _mean("waitlist", "hcbs")),
-    Key("mean_wait_days_hcbs", "mean wait from referral to HCBS start", "days", "waits",
-        _total("wait_days", "hcbs"), _total("starts", "hcbs")),
+    # the wait of those who started: clearing a backlog raises it, so it carries no better/worse verdict
+    Key("mean_wait_days_hcbs", "mean wait of people who started HCBS", "days", "waits",
+        _total("wait_days", "hcbs"), _total("starts", "hcbs"), better=0),
     Key("starts_hcbs", "HCBS starts", "people", "waits", _total("starts", "hcbs"), better=1),
     Key("missed_visits_hcbs", "missed HCBS visits", "visits", "missed visits", _total("missed_visits", "hcbs")),
     Key("missed_visit_rate_hcbs", "share of HCBS visits missed", "share", "missed visits",
@@ -221,7 +222,7 @@ class GapRow:
     group_kind: str
     group_value: str
     outcome: str
-    members: float | None  # average members (None: suppressed)
+    members: float | None  # average members (None: suppressed; the rates may still show)
     baseline_rate: float | None  # per 1,000 members a year (None: suppressed)
     scenario_rate: float | None
     difference: Interval | None
@@ -361,6 +362,7 @@ def _gap(b: Replicates, s: Replicates, weeks: int) -> list[GapRow]:
             cells = [i for i, (kk, _) in enumerate(labels) if kk == kind]
             hide = suppress_breakdown(members[cells], B[:, cells, k].mean(axis=0) * per,
                                       S[:, cells, k].mean(axis=0) * per)
+            hide_members = suppress_breakdown(members[cells])
             for i, cell in enumerate(cells):
                 kind_, value = labels[cell]
                 if hide[i]:
@@ -368,8 +370,8 @@ def _gap(b: Replicates, s: Replicates, weeks: int) -> list[GapRow]:
                     continue
                 xb = B[:, cell, k] * scale / max(members[cell], 1e-9)
                 xs = S[:, cell, k] * scale / max(members[cell], 1e-9)
-                rows.append(GapRow(kind_, value, label, float(members[cell]), float(xb.mean()), float(xs.mean()),
-                                   mean_interval(xs - xb)))
+                rows.append(GapRow(kind_, value, label, None if hide_members[i] else float(members[cell]),
+                                   float(xb.mean()), float(xs.mean()), mean_interval(xs - xb)))
     return rows
 
 
