@@ -126,13 +126,20 @@ def test_synth_history_is_run_by_the_engine_with_its_parameters(tmp_path):
     assert doubled.manifest["engine_parameters"]["utilisation"]["rate_ed"] == 0.9
 
 
-def test_the_demo_checks_the_county_and_simulates_it(tmp_path):
-    res = runner.invoke(app, ["demo", str(tmp_path / "demo"), "--members", "600", "--replications", "2"])
+def test_the_demo_runs_the_whole_journey_and_prints_the_report_path(tmp_path):
+    demo = tmp_path / "demo"
+    res = runner.invoke(app, ["demo", str(demo), "--members", "800", "--replications", "4"])
     assert res.exit_code == 0, res.output
-    assert "data quality:" in res.output and "run run-" in res.output
-    con = duckdb.connect(str(tmp_path / "demo" / "caretwin.duckdb"), read_only=True)
-    assert con.execute("SELECT label, replications, weeks FROM _runs").fetchall() == [("demo baseline", 2, 26)]
+    assert "checks," in res.output and "parameters estimated" in res.output
+    assert res.output.rstrip().splitlines()[-1].startswith(f"report: {demo / 'report.html'}")
+    assert (demo / "calibrated.toml").exists() and (demo / "quality.html").exists()
+    assert sorted(p.name for p in (demo / "scenarios").iterdir()) == [
+        "baseline.yaml", "coordination-pilot.yaml", "referral-surge.yaml", "surge-response.yaml"]
+    con = duckdb.connect(str(demo / "caretwin.duckdb"), read_only=True)
+    assert con.execute("SELECT label, replications, weeks FROM _runs ORDER BY created_at").fetchall() == [
+        ("baseline", 4, 26), ("referral surge", 4, 26), ("surge with response", 4, 26)]
     con.close()
+    assert "surge with response" in (demo / "report.html").read_text()
 
 
 def test_members_already_in_beds_keep_them_and_every_bed_is_accounted_for(loaded):

@@ -207,7 +207,7 @@ class Policies(Item):
 class Failure(Item):
     """When a region counts as failing in a replication (any of the three)."""
 
-    missed_visit_rate: Annotated[float, Field(gt=0, le=1)] = 0.10
+    missed_visit_rate: Share = 0.10
     consecutive_weeks: Annotated[int, Field(ge=1)] = 3
     waitlist_ratio: Annotated[float, Field(gt=1)] = 2.0  # waitlist above this multiple of its first-week level
     min_waitlist: Annotated[int, Field(ge=0)] = 10  # ... and above this many members (small regions are noisy)
