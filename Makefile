@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/simpy_waitlist.py
 	$(BIN)/python benchmarks/validate.py
+	$(BIN)/python benchmarks/scenarios.py
 
 docs: $(STAMP)
 	$(BIN)/caretwin schema --markdown > docs/data-model.md

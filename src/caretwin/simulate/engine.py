@@ -150,8 +150,11 @@ class Sim:
         if w >= self.weeks:
             return
         m = self.m
-        v = np.broadcast_to(np.asarray(values, dtype=np.float64), members.shape)
-        _add_many(self.M, w, members, m.region, m.g_age, m.g_sex, m.g_race, slot, v)
+        if isinstance(values, float):
+            _add_const(self.M, w, members, m["region"], m["g_age"], m["g_sex"], m["g_race"], slot, values)
+        else:
+            _add_many(self.M, w, members, m["region"], m["g_age"], m["g_sex"], m["g_race"], slot,
+                      np.broadcast_to(np.asarray(values, dtype=np.float64), members.shape))
 
     def add_region(self, region: np.ndarray, slot: int, values: np.ndarray | float) -> None:
         """Add to today's week of a metric, group 0, by region (provider-level metrics)."""
@@ -169,6 +172,13 @@ def _add_many(M, w, members, region, age_g, sex_g, race_g, k, v):
     for j in range(len(members)):
         i = members[j]
         add_member(M, w, region[i], age_g[i], sex_g[i], race_g[i], k, v[j])
+
+
+@nb.njit(cache=True)
+def _add_const(M, w, members, region, age_g, sex_g, race_g, k, v):
+    for j in range(len(members)):
+        i = members[j]
+        add_member(M, w, region[i], age_g[i], sex_g[i], race_g[i], k, v)
 
 
 def default_modules() -> list[Module]:

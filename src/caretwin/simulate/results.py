@@ -55,22 +55,25 @@ def _slot_table() -> list[tuple[str, str, bool, list[int] | tuple[int, int, floa
 
 
 def summary_arrays(result: RunResult) -> tuple[np.ndarray, list[str], list[tuple[str, str]]]:
-    """Extended per-replication values `[rep, week, region + 'all' + rurality, group, metric]` and their labels."""
-    X = result.metrics
+    """Extended per-replication values `[metric, rep, week, region + 'all' + rurality, group]` and their labels.
+
+    Metric-major, so that each metric's replications are contiguous (the run's own array is slot-last).
+    """
+    X = np.moveaxis(result.metrics, -1, 0)  # [slot, rep, week, region, group]
     rur = np.asarray(result.world.rurality)
     classes = [c for c in range(4) if (rur == c).any()]
-    parts = [X, X.sum(axis=2, keepdims=True)] + [X[:, :, rur == c].sum(axis=2, keepdims=True) for c in classes]
-    E = np.concatenate(parts, axis=2)
+    parts = [X, X.sum(axis=3, keepdims=True)] + [X[:, :, :, rur == c].sum(axis=3, keepdims=True) for c in classes]
+    E = np.concatenate(parts, axis=3)  # one pass that also makes the slot-major copy
     regions = list(result.world.region_ids) + ["all"] + [f"rurality:{RURALITY[c]}" for c in classes]
     table = _slot_table()
-    out = np.empty(E.shape[:4] + (len(table),), np.float32)
+    out = np.empty((len(table),) + E.shape[1:], np.float32)
     with np.errstate(invalid="ignore", divide="ignore"):
         for j, (_, _, _, how) in enumerate(table):
             if isinstance(how, tuple):
                 num, den, scale = how
-                out[..., j] = np.where(E[..., den] > 0, E[..., num] / (scale * E[..., den]), np.nan)
+                out[j] = np.where(E[den] > 0, E[num] / (scale * E[den]), np.nan)
             else:
-                out[..., j] = E[..., how]
+                out[j] = E[how]
     return out, regions, [(n, line) for n, line, _, _ in table]
 
 
@@ -100,7 +103,8 @@ def summary_table(result: RunResult) -> pa.Table:
     service line, subgroup and metric. Subgroups appear only for member-level metrics."""
     V, regions, labels = summary_arrays(result)
     grouped = np.array([g for _, _, g, _ in _slot_table()])
-    q, mean = _nan_quantiles(V, QUANTILES)
+    q, mean = zip(*(_nan_quantiles(v, QUANTILES) for v in V))  # metric by metric: [rep, ...] each
+    q, mean = np.moveaxis(np.stack(q), 0, -1), np.moveaxis(np.stack(mean), 0, -1)  # [quantile, W, R, G, K]
     W, Rx, G, K = mean.shape
     w, r, g, k = np.meshgrid(np.arange(W), np.arange(Rx), np.arange(G), np.arange(K), indexing="ij")
     is_rurality = np.array([x.startswith("rurality:") for x in regions])
