@@ -19,7 +19,6 @@ from caretwin.ingest import ingest
 from caretwin.scenarios import compare, load_scenario, run_pilot, run_scenarios
 from caretwin.scenarios.compare import KEYS, mean_interval
 from caretwin.scenarios.pilot import sample_size_per_arm
-from caretwin.simulate.metrics import SLOTS
 
 runner = CliRunner()
 BASE = """

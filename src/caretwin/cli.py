@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -391,6 +393,18 @@ scenario_app = typer.Typer(help="Scenarios: what-if runs against the baseline, a
 app.add_typer(scenario_app, name="scenario")
 
 
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """A refused input exits with status 1 and its located problems; other user errors with status 2."""
+    try:
+        yield
+    except ValidationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except (CaretwinError, OSError) as exc:
+        _fail(str(exc))
+
+
 def _progress_bar(label: str):
     """A progress callback drawing on standard error (a new bar per scenario)."""
     state: dict = {}
@@ -427,14 +441,9 @@ def scenario_run(
     from caretwin.simulate.results import run_record
 
     progress, start = _progress_bar("replications")
-    try:
+    with _refusals():
         runs = run_scenarios(workspace, files, replications=replications, weeks=weeks, seed=seed, workers=workers,
                              scheduler=scheduler, progress=progress, on_start=start)
-    except ValidationError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    except (CaretwinError, OSError) as exc:
-        _fail(str(exc))
     if as_json:
         typer.echo(json.dumps([{"scenario": r.name, "file": r.located.file, **run_record(r.result, r.name)}
                                for r in runs], indent=1, default=str))
@@ -454,16 +463,12 @@ def scenario_check(
     """Check scenario files against a workspace without running them."""
     from caretwin.scenarios import check_scenarios
 
-    try:
-        for loc in check_scenarios(workspace, files):
-            sc = loc.scenario
-            typer.echo(f"{loc.file}: {sc.name}: {len(sc.shocks)} shock(s), {len(sc.interventions)} intervention(s), "
-                       f"{sc.horizon_weeks} weeks x {sc.replications} replications: ok")
-    except ValidationError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    except (CaretwinError, OSError) as exc:
-        _fail(str(exc))
+    with _refusals():
+        checked = check_scenarios(workspace, files)
+    for loc in checked:
+        sc = loc.scenario
+        typer.echo(f"{loc.file}: {sc.name}: {len(sc.shocks)} shock(s), {len(sc.interventions)} intervention(s), "
+                   f"{sc.horizon_weeks} weeks x {sc.replications} replications: ok")
 
 
 @scenario_app.command("compare")
@@ -528,13 +533,8 @@ def pilot(
     from caretwin.scenarios import run_pilot
 
     progress, _ = _progress_bar("virtual trials")
-    try:
+    with _refusals():
         r = run_pilot(workspace, file, replications=replications, seed=seed, workers=workers, progress=progress)
-    except ValidationError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    except (CaretwinError, OSError) as exc:
-        _fail(str(exc))
     if as_json:
         typer.echo(json.dumps(r.to_dict(), indent=1, default=float))
         return

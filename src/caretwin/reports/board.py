@@ -250,7 +250,7 @@ def render_html(c: Comparison, title: str = "Scenario comparison") -> str:
     add("</section>")
 
     add("<section><h2 id='method'>How these figures were made</h2><ul class='note'>"
-        f"<li>Runs: " + ", ".join(f"<span class='swatch' style='background:{PALETTE[i % len(PALETTE)]}'></span>"
+        "<li>Runs: " + ", ".join(f"<span class='swatch' style='background:{PALETTE[i % len(PALETTE)]}'></span>"
                                   f"{escape(n)} ({escape(r)})" for i, (n, r) in enumerate(zip(names, runs))) + "</li>"
         "<li>Each difference is the mean over replications of the scenario's value minus the baseline's in the "
         "same replication, with a t-interval; precision is the half-width of the scenario's own interval "
