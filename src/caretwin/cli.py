@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -405,24 +405,21 @@ def _refusals() -> Iterator[None]:
         _fail(str(exc))
 
 
-def _progress_bar(label: str):
-    """A progress callback drawing on standard error (a new bar per scenario)."""
+def _progress_bar(label: str) -> Callable[[int, int], None]:
+    """A progress callback drawing a bar on standard error, opened at the first report."""
     state: dict = {}
 
     def progress(done: int, total: int) -> None:
         bar = state.get("bar")
         if bar is None:
-            bar = state["bar"] = typer.progressbar(length=total, label=state.get("label", label), file=sys.stderr)
+            bar = state["bar"] = typer.progressbar(length=total, label=label, file=sys.stderr)
             bar.__enter__()
         bar.update(done - bar.pos)
         if done == total:
             bar.__exit__(None, None, None)
             state.pop("bar")
 
-    def start(name: str) -> None:
-        state["label"] = name
-
-    return progress, start
+    return progress
 
 
 @scenario_app.command("run")
@@ -440,10 +437,9 @@ def scenario_run(
     from caretwin.scenarios import run_scenarios
     from caretwin.simulate.results import run_record
 
-    progress, start = _progress_bar("replications")
     with _refusals():
         runs = run_scenarios(workspace, files, replications=replications, weeks=weeks, seed=seed, workers=workers,
-                             scheduler=scheduler, progress=progress, on_start=start)
+                             scheduler=scheduler, progress=_progress_bar("replications"))
     if as_json:
         typer.echo(json.dumps([{"scenario": r.name, "file": r.located.file, **run_record(r.result, r.name)}
                                for r in runs], indent=1, default=str))
@@ -532,7 +528,7 @@ def pilot(
     """Randomise a cohort of member twins to an intervention or control, estimate the effect, size a real pilot."""
     from caretwin.scenarios import run_pilot
 
-    progress, _ = _progress_bar("virtual trials")
+    progress = _progress_bar("virtual trials")
     with _refusals():
         r = run_pilot(workspace, file, replications=replications, seed=seed, workers=workers, progress=progress)
     if as_json:
@@ -587,7 +583,7 @@ def demo(
     from caretwin.demo import run_journey
 
     t0 = time.perf_counter()
-    progress, _ = _progress_bar("replications")
+    progress = _progress_bar("replications")
     try:
         j = run_journey(path, members=members, seed=seed, replications=replications, workers=workers,
                         echo=typer.echo, progress=progress)

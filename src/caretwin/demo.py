@@ -72,7 +72,7 @@ def run_journey(path: str | Path, *, members: int = 5000, seed: int = 42, replic
             shutil.copy(EXAMPLES / name, folder / name)
         echo(f"4. running the baseline and two alternatives ({replications} replications each; files in {folder}) ...")
         runs = run_scenarios(ws, [folder / n for n in DEMO_SCENARIOS], replications=replications, workers=workers,
-                             progress=progress, on_start=lambda name: echo(f"   {name}"))
+                             progress=progress, on_stored=lambda r: echo(f"   {r.name}: {r.run_id}"))
         echo("5. comparing them and writing the board report ...")
         comparison = compare(ws, [r.run_id for r in runs])
     pdf = path / "report.pdf" if find_browser() else None

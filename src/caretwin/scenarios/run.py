@@ -20,7 +20,7 @@ from caretwin.simulate.engine import Module, default_modules
 from caretwin.simulate.initial import from_workspace
 from caretwin.simulate.params import Params
 from caretwin.simulate.results import store, summary_table, write_out
-from caretwin.simulate.runner import Progress, RunResult, resolve_params, run_replications
+from caretwin.simulate.runner import Job, Progress, RunResult, resolve_params, run_many
 from caretwin.simulate.state import World
 from caretwin.workspace import Workspace
 
@@ -106,7 +106,8 @@ def check_scenarios(workspace: Workspace | str | os.PathLike[str], files: list[s
 def run_scenarios(workspace: Workspace | str | os.PathLike[str], files: list[str | os.PathLike[str]], *,
                   replications: int | None = None, seed: int | None = None, weeks: int | None = None,
                   workers: int | None = None, scheduler: str | None = None, as_of: date | None = None,
-                  progress: Progress | None = None, on_start: Callable[[str], None] | None = None) -> list[ScenarioRun]:
+                  progress: Progress | None = None,
+                  on_stored: Callable[[ScenarioRun], None] | None = None) -> list[ScenarioRun]:
     """Run each scenario file and store it in the workspace; `replications`, `seed` and `weeks` override the files'.
 
     Every file is read and checked against the workspace before anything runs, so a mistake in the
@@ -117,14 +118,13 @@ def run_scenarios(workspace: Workspace | str | os.PathLike[str], files: list[str
         overrides = {k: v for k, v in (("replications", replications), ("seed", seed), ("horizon_weeks", weeks))
                      if v is not None}
         world, prepared = _prepare(ws, files, overrides, as_of)
+        jobs = [Job(params, loc.scenario.horizon_weeks, loc.scenario.replications, loc.scenario.seed,
+                    scenario_modules(plan), draws) for loc, plan, params, draws, _ in prepared]
         runs = []
-        for loc, plan, params, draws, source in prepared:
+        # one pool for every scenario: while a run is stored, the workers go on with the next
+        results = run_many(world, jobs, workers=workers, scheduler=scheduler, progress=progress)
+        for (loc, plan, _, _, source), result in zip(prepared, results):
             sc = loc.scenario
-            if on_start is not None:
-                on_start(sc.name)
-            result = run_replications(world, params, weeks=sc.horizon_weeks, replications=sc.replications,
-                                      seed=sc.seed, workers=workers, scheduler=scheduler, progress=progress,
-                                      modules=scenario_modules(plan), draws=draws)
             summary = summary_table(result)
             if sc.outputs.folder:
                 write_out(result, Path(loc.file).parent / sc.outputs.folder, summary, sc.name)
@@ -136,6 +136,8 @@ def run_scenarios(workspace: Workspace | str | os.PathLike[str], files: list[str
 
             store(ws, result, summary, sc.name, extra=extra)
             runs.append(ScenarioRun(loc, plan, result))
+            if on_stored is not None:
+                on_stored(runs[-1])
         return runs
     finally:
         if ws is not workspace:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -175,14 +176,22 @@ def store(ws: Workspace, result: RunResult, summary: pa.Table | None = None, lab
     target = replicates_path(ws, result.run_id)
     target.parent.mkdir(exist_ok=True)
     tmp = target.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, weekly=result.metrics[:, :, :, 0, :], groups=result.metrics.sum(axis=1),
-                        region_ids=np.array(result.world.region_ids), rurality=np.asarray(result.world.rurality),
-                        slots=np.array([f"{m.name}/{line}" for m, line in SLOTS.rows]))
+    _save_npz(tmp, weekly=result.metrics[:, :, :, 0, :], groups=result.metrics.sum(axis=1),
+              region_ids=np.array(result.world.region_ids), rurality=np.asarray(result.world.rurality),
+              slots=np.array([f"{m.name}/{line}" for m, line in SLOTS.rows]))
     try:
         _insert(ws, result, summary, rec, label, extra)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """`np.savez_compressed` at zlib's fastest level: a quarter of the time, nearly the same size here."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, a in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(a), allow_pickle=False)
 
 
 def _insert(ws: Workspace, result: RunResult, summary: pa.Table, rec: dict, label: str | None, extra) -> None:

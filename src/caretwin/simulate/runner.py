@@ -11,7 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -72,7 +72,8 @@ class RunResult:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(world: World, sets: list[Params], modules: list[Module] | None) -> None:
+def _init_worker(world: World, sets: list[list[Params]], modules: list[list[Module] | None]) -> None:
+    """Each job's parameter sets and modules, by job index."""
     import numba
 
     numba.set_num_threads(1)  # replications are the parallelism; one thread each avoids oversubscription
@@ -92,11 +93,11 @@ def _one(engine: Engine, seed: int, weeks: int) -> Replicate:
     return sim.M.astype(np.float32), outcomes
 
 
-def _replicate(which: int, seed: int, weeks: int) -> Replicate:
+def _replicate(job: int, which: int, seed: int, weeks: int) -> Replicate:
     engines = _WORKER["engines"]
-    if which not in engines:
-        engines[which] = Engine(_WORKER["world"], _WORKER["sets"][which], _WORKER["modules"])
-    return _one(engines[which], seed, weeks)
+    if (job, which) not in engines:
+        engines[(job, which)] = Engine(_WORKER["world"], _WORKER["sets"][job][which], _WORKER["modules"][job])
+    return _one(engines[(job, which)], seed, weeks)
 
 
 def _replicate_with(world: World, params: Params, modules: list[Module] | None, seed: int, weeks: int) -> Replicate:
@@ -118,6 +119,23 @@ def resolve_params(world: World, params: Params | str | os.PathLike[str] | None,
     return resolved
 
 
+@dataclass
+class Job:
+    """One run to make: a parameter set (or draws of it), modules, horizon, replications and seed."""
+
+    params: Params
+    weeks: int = 26
+    replications: int = 100
+    seed: int = 0
+    modules: list[Module] | None = None
+    draws: Sequence[Params] | None = None
+    run_id: str | None = None
+
+    @property
+    def sets(self) -> list[Params]:
+        return list(self.draws) if self.draws else [self.params]
+
+
 def run_replications(world: World, params: Params | None = None, *, weeks: int = 26, replications: int = 100,
                      seed: int = 0, workers: int | None = None, scheduler: str | None = None,
                      progress: Progress | None = None, modules: list[Module] | None = None,
@@ -128,48 +146,78 @@ def run_replications(world: World, params: Params | None = None, *, weeks: int =
     with `draws[r % len(draws)]`, so the spread of the results carries parameter uncertainty as well as
     the model's own randomness; `params` then only labels the run (its central values).
     """
-    if weeks < 1 or replications < 1:
-        raise CaretwinError("weeks and replications must be at least 1")
     params = params if params is not None else resolve_params(world, None, modules)
-    sets = list(draws) if draws else [params]
-    which = [r % len(sets) for r in range(replications)]
-    seeds = replication_seeds(seed, replications)
-    workers = workers or min(os.cpu_count() or 1, replications)
-    out: list[Replicate | None] = [None] * replications
-    t0 = time.perf_counter()
+    job = Job(params, weeks, replications, seed, modules, draws, run_id)
+    return next(run_many(world, [job], workers=workers, scheduler=scheduler, progress=progress))
+
+
+def run_many(world: World, jobs: Sequence[Job], *, workers: int | None = None, scheduler: str | None = None,
+             progress: Progress | None = None) -> Iterator[RunResult]:
+    """Run several jobs on one world, yielding each result in order as soon as it is complete.
+
+    On the process pool every job's replications are queued at once, so the workers go on with the
+    next job while the caller stores the last (and the pool starts once, not once per job).
+    `progress` counts replications over all the jobs.
+    """
+    for job in jobs:
+        if job.weeks < 1 or job.replications < 1:
+            raise CaretwinError("weeks and replications must be at least 1")
+    total = sum(j.replications for j in jobs)
+    seeds = [replication_seeds(j.seed, j.replications) for j in jobs]
+    which = [[r % len(j.sets) for r in range(j.replications)] for j in jobs]
+    workers = workers or min(os.cpu_count() or 1, total)
     done = 0
 
     def tick() -> None:
         nonlocal done
         done += 1
         if progress:
-            progress(done, replications)
+            progress(done, total)
 
-    if scheduler is not None:
-        backend = "dask"
-        _run_dask(scheduler, world, sets, which, modules, seeds, weeks, out, tick)
-    elif workers == 1:
-        backend = "serial"
-        engines = [Engine(world, p, modules) for p in sets]
-        for r, s in enumerate(seeds):
-            out[r] = _one(engines[which[r]], s, weeks)
-            tick()
-    else:
-        backend = "process"
-        ctx = mp.get_context("spawn")  # numba's threading layer is not fork-safe
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(world, sets, modules)) as pool:
-            futures = {pool.submit(_replicate, which[r], s, weeks): r for r, s in enumerate(seeds)}
-            for f in as_completed(futures):
-                out[futures[f]] = f.result()
+    def result(k: int, out: list[Replicate], wall: float, backend: str) -> RunResult:
+        j = jobs[k]
+        member_days = float(world.n_members) * 7 * j.weeks * j.replications
+        return RunResult(j.run_id or new_run_id(), world, j.params, j.seed, j.weeks, np.stack([M for M, _ in out]),
+                         backend=backend, workers=workers,
+                         timings={"wall_s": round(wall, 3), "member_days_per_s": round(member_days / wall, 1)},
+                         parameter_sets=len(j.sets) if j.draws else 0, outcomes=[o for _, o in out])
+
+    if scheduler is not None or workers == 1:
+        for k, j in enumerate(jobs):
+            t0 = time.perf_counter()
+            out: list[Replicate | None] = [None] * j.replications
+            if scheduler is not None:
+                _run_dask(scheduler, world, j.sets, which[k], j.modules, seeds[k], j.weeks, out, tick)
+            else:
+                engines = [Engine(world, p, j.modules) for p in j.sets]
+                for r, s in enumerate(seeds[k]):
+                    out[r] = _one(engines[which[k][r]], s, j.weeks)
+                    tick()
+            yield result(k, out, time.perf_counter() - t0, "dask" if scheduler is not None else "serial")
+        return
+    ctx = mp.get_context("spawn")  # numba's threading layer is not fork-safe
+    outs: list[list[Replicate | None]] = [[None] * j.replications for j in jobs]
+    left = [j.replications for j in jobs]
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                               initargs=(world, [j.sets for j in jobs], [j.modules for j in jobs]))
+    try:
+        t0 = time.perf_counter()
+        futures = {pool.submit(_replicate, k, which[k][r], s, j.weeks): (k, r)
+                   for k, j in enumerate(jobs) for r, s in enumerate(seeds[k])}
+        pending = iter(as_completed(futures))
+        for k in range(len(jobs)):
+            while left[k]:
+                f = next(pending)
+                kk, r = futures[f]
+                outs[kk][r] = f.result()
+                left[kk] -= 1
                 tick()
-    wall = time.perf_counter() - t0
-    metrics = np.stack([M for M, _ in out])
-    member_days = float(world.n_members) * 7 * weeks * replications
-    run_id = run_id or new_run_id()
-    return RunResult(run_id, world, params, seed, weeks, metrics, backend=backend, workers=workers,
-                     timings={"wall_s": round(wall, 3), "member_days_per_s": round(member_days / wall, 1)},
-                     parameter_sets=len(sets) if draws else 0, outcomes=[o for _, o in out])
+            t1 = time.perf_counter()
+            yield result(k, outs[k], t1 - t0, "process")
+            outs[k] = []
+            t0 = time.perf_counter()
+    finally:  # also when the caller stops early or fails: queued replications are dropped
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_dask(scheduler: Any, world: World, sets: list[Params], which: list[int], modules, seeds: list[int],
