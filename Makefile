@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/simpy_waitlist.py
 	$(BIN)/python benchmarks/validate.py
 	$(BIN)/python benchmarks/scenarios.py
+	$(BIN)/python benchmarks/uci_readmission.py
 
 docs: $(STAMP)
 	$(BIN)/caretwin schema --markdown > docs/data-model.md
