@@ -23,22 +23,12 @@ from caretwin.errors import ValidationError
 from caretwin.rng import uniforms
 from caretwin.scenarios.compare import Interval, mean_interval, wilson
 from caretwin.scenarios.run import baseline_params
-from caretwin.scenarios.spec import (
-    Change,
-    Item,
-    Located,
-    Regions,
-    _pydantic,
-    _read,
-    _unknown,
-)
+from caretwin.scenarios.spec import Change, Item, Located, Regions, load_yaml
 from caretwin.simulate.engine import Module, default_modules
 from caretwin.simulate.initial import from_workspace
 from caretwin.simulate.runner import Progress, run_replications
 from caretwin.simulate.state import ENROLLED, HOME, HOSPITAL
 from caretwin.workspace import Workspace
-
-OUTCOMES = ("any_acute", "ed_visits", "admissions", "crisis")
 
 
 class Cohort(Item):
@@ -68,14 +58,7 @@ class Pilot(Item):
 
 
 def load_pilot(path: str | Path) -> tuple[Pilot, Located]:
-    path = Path(path)
-    data, where = _read(path.resolve(), (path.resolve(),))
-    where = {k: (str(path) if f == str(path.resolve()) else f, line) for k, (f, line) in where.items()}
-    located = Located(str(path), where)
-    problems = _unknown(Pilot, data, (), located) or _pydantic(Pilot, data, (), located)
-    if problems:
-        raise ValidationError(problems)
-    return Pilot.model_validate(data), located
+    return load_yaml(path, Pilot)
 
 
 class PilotModule(Module):

@@ -13,7 +13,8 @@ import json
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
@@ -40,6 +41,7 @@ def _change(v: Any) -> Any:
     return v
 
 
+M = TypeVar("M", bound=BaseModel)
 Change = Annotated[float, BeforeValidator(_change), Field(ge=-1.0)]
 Share = Annotated[float, BeforeValidator(_change), Field(gt=0.0, le=1.0)]
 Regions = Literal["all"] | list[str]
@@ -398,16 +400,28 @@ def _pydantic(model: type[BaseModel], data: Any, at: tuple, located: Located) ->
     return []
 
 
-def load_scenario(path: str | Path) -> Located:
-    """Read, merge (`extends`) and validate one scenario file; every problem found is reported at once."""
+def load_yaml(path: str | Path, model: type[M], *checks: Callable[[dict, Located], list[Problem]]) -> tuple[M, Located]:
+    """Read a YAML file (following `extends`) into `model`; every problem is reported at once, located.
+
+    `checks` add problems of their own (e.g. the entries of a list of one-key mappings).
+    """
     path = Path(path)
     data, where = _read(path.resolve(), (path.resolve(),))
     where = {k: (str(path) if f == str(path.resolve()) else f, line) for k, (f, line) in where.items()}
     located = Located(str(path), where)
-    problems = _unknown(Scenario, data, (), located)
-    problems += _entries("shocks", SHOCKS, data, located) + _entries("interventions", INTERVENTIONS, data, located)
-    problems += _pydantic(Scenario, data, (), located)
+    problems = _unknown(model, data, (), located)
+    for check in checks:
+        problems += check(data, located)
+    problems += _pydantic(model, data, (), located)
     if problems:
         raise ValidationError(problems)
-    located.scenario = Scenario.model_validate(data)
+    return model.model_validate(data), located
+
+
+def load_scenario(path: str | Path) -> Located:
+    """Read, merge (`extends`) and validate one scenario file; every problem found is reported at once."""
+    scenario, located = load_yaml(path, Scenario,
+                                  lambda d, loc: _entries("shocks", SHOCKS, d, loc),
+                                  lambda d, loc: _entries("interventions", INTERVENTIONS, d, loc))
+    located.scenario = scenario
     return located
