@@ -66,3 +66,22 @@ def test_the_card_covers_the_hti1_source_attributes(workspace, model):
     assert get_card(workspace, "readmission-30d").status == "approved"
     with pytest.raises(CaretwinError, match="model name"):
         register(workspace, model, a_card(name="../escape"))
+
+
+def test_the_models_commands_list_show_approve_and_retire(workspace, model):
+    from typer.testing import CliRunner
+
+    from caretwin.cli import app
+
+    register(workspace, model, a_card())
+    workspace.close()
+    run = CliRunner().invoke
+    ws = str(workspace.path)
+    res = run(app, ["models", "approve", ws, "readmission-30d", "1", "--purpose", "care_management", "--by", "Dr Lee"])
+    assert res.exit_code == 0, res.output
+    res = run(app, ["models", "list", ws])
+    assert "readmission-30d" in res.output and "approved" in res.output and "Dr Lee" in res.output
+    assert "**Approved for:** care_management" in run(app, ["models", "show", ws, "readmission-30d"]).output
+    assert run(app, ["models", "retire", ws, "readmission-30d", "1", "--by", "Dr Lee"]).exit_code == 0
+    res = run(app, ["models", "approve", ws, "readmission-30d", "1", "--purpose", "operations", "--by", "Dr Lee"])
+    assert res.exit_code == 2 and "retired" in res.output

@@ -549,6 +549,104 @@ def pilot(
         typer.echo(f"  intervention cost per trial: ${r.intervention_cost:,.0f}")
 
 
+models_app = typer.Typer(help="The model registry: versions, cards, approvals for named purposes.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List every model version with its status and the purposes it is approved for."""
+    from caretwin.risk.registry import list_models
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace) as ws:
+        rows = list_models(ws)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1, default=str))
+        return
+    for r in rows:
+        approved = ", ".join(json.loads(r["approved_for"])) or "-"
+        typer.echo(f"{r['name']:<24} v{r['version']:<4} {r['status']:<9} approved for: {approved:<30} "
+                   f"changed {r['changed_at']:%Y-%m-%d} by {r['changed_by'] or '-'}")
+    if not rows:
+        typer.echo("no models registered yet")
+
+
+@models_app.command("show")
+def models_show(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int | None, typer.Option(help="Version (default: the latest).", min=1)] = None,
+) -> None:
+    """Print a model version's card (Markdown)."""
+    from caretwin.risk.registry import get_card
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace) as ws:
+        typer.echo(get_card(ws, name, version).markdown(), nl=False)
+
+
+@models_app.command("approve")
+def models_approve(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version to approve.", min=1)],
+    purpose: Annotated[list[str], typer.Option("--purpose", help="A purpose of use it is approved for (repeat).")],
+    by: Annotated[str, typer.Option("--by", help="Name of the person approving.")],
+) -> None:
+    """Approve a model version for named purposes of use, recording who approved it."""
+    from caretwin.risk.registry import approve
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace) as ws:
+        c = approve(ws, name, version, purpose, by=by)
+    typer.echo(f"{name} v{version}: approved for {', '.join(c.approved_for)} by {by}")
+
+
+@models_app.command("retire")
+def models_retire(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    version: Annotated[int, typer.Argument(help="Version to retire.", min=1)],
+    by: Annotated[str, typer.Option("--by", help="Name of the person retiring it.")],
+) -> None:
+    """Retire a model version: it can no longer score, for any purpose."""
+    from caretwin.risk.registry import retire
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace) as ws:
+        retire(ws, name, version, by=by)
+    typer.echo(f"{name} v{version}: retired by {by}")
+
+
+@app.command()
+def providers(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    weeks: Annotated[int, typer.Option(help="Weeks of data the factors cover.", min=2, max=52)] = 8,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Provider early warning: each HCBS and home health provider's strain index, its trend and its drivers."""
+    from dataclasses import asdict
+
+    from caretwin.risk.providers import provider_warnings
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace) as ws:
+        rows = provider_warnings(ws, weeks=weeks)
+    if as_json:
+        typer.echo(json.dumps([asdict(r) for r in rows], indent=1))
+        return
+    for r in rows:
+        trend = "  new" if r.trend is None else f"{r.trend:+5.1f}"
+        typer.echo(f"{r.provider_id:<10} {r.service_line:<12} {r.region_id:<6} index {r.index:5.1f}  trend {trend}  "
+                   + ("; ".join(d.words for d in r.drivers[:3]) or "no factor above typical"))
+    if not rows:
+        typer.echo("no staffing data (workforce table) in this workspace")
+
+
 @app.command()
 def params(
     module: Annotated[str | None, typer.Option(help="Only this module's parameters.")] = None,
