@@ -42,3 +42,53 @@ def test_a_workspace_model_is_evaluated_on_unseen_members_and_registered_as_a_dr
     top = np.argsort(-model.predict_proba(ex.X)[:, 1])[:5]
     why = reasons(model, ex.X[top], f.reference, f.names)
     assert all(why) and all(w.endswith("points)") for ws in why for w in ws)
+
+
+def test_flags_wait_for_a_person_and_every_look_is_recorded(loaded, tmp_path):
+    import csv
+
+    from caretwin.errors import CaretwinError
+    from caretwin.risk.registry import approve
+    from caretwin.risk.review import decide, export_decisions, list_flags, score, show
+
+    f = fit_outcome(loaded, "ed_90d", lookback_days=60, n_boot=10)
+    card = register(loaded, f.model, f.card, by="analyst")
+    with pytest.raises(CaretwinError, match="not approved for care_management"):
+        score(loaded, card.name)  # a draft cannot put people in a queue
+    approve(loaded, card.name, card.version, ["care_management"], by="medical director")
+    counts = score(loaded, card.name)
+    assert counts["flagged"] > 0 and counts["scored"] > counts["flagged"]
+    assert score(loaded, card.name)["flagged"] == 0  # open flags are not queued twice
+    queue = list_flags(loaded, reviewer="coordinator")
+    assert len(queue) == counts["flagged"] and queue[0]["score"] >= queue[-1]["score"]
+    first = show(loaded, queue[0]["flag_id"], reviewer="coordinator")
+    assert first["reasons"] and first["why"] == "above the threshold"
+    with pytest.raises(CaretwinError, match="needs a reason"):
+        decide(loaded, first["flag_id"], "accept", " ", reviewer="coordinator")
+    assert decide(loaded, first["flag_id"], "defer", "waiting for the GP's letter", reviewer="coordinator") == "deferred"
+    assert first["flag_id"] in {q["flag_id"] for q in list_flags(loaded, reviewer="coordinator")}
+    assert decide(loaded, first["flag_id"], "override", "already in transitional care", reviewer="coordinator") == "decided"
+    assert first["flag_id"] not in {q["flag_id"] for q in list_flags(loaded, reviewer="coordinator")}
+    assert export_decisions(loaded, tmp_path / "decisions.csv") == 2
+    rows = list(csv.DictReader(open(tmp_path / "decisions.csv")))
+    assert [r["decision"] for r in rows] == ["defer", "override"] and rows[1]["reason"] == "already in transitional care"
+    looks = loaded.con.execute("SELECT action, count(*) FROM _review_access GROUP BY 1 ORDER BY 1").fetchall()
+    assert looks == [("list", 3), ("show", 1)]
+    # the same through the commands
+    from typer.testing import CliRunner
+
+    from caretwin.cli import app
+
+    second = list_flags(loaded, reviewer="coordinator")[0]["flag_id"]
+    loaded.close()
+    run, ws = CliRunner().invoke, str(loaded.path)
+    assert "new flags" in run(app, ["risk", "score", ws, "--model", card.name]).output
+    assert second in run(app, ["review", "list", ws, "--reviewer", "coordinator"]).output
+    shown = run(app, ["review", "show", ws, second, "--reviewer", "coordinator"])
+    assert shown.exit_code == 0 and "  - " in shown.output
+    res = run(app, ["review", "decide", ws, second, "--decision", "accept", "--reason", "call booked",
+                    "--reviewer", "coordinator"])
+    assert res.exit_code == 0 and "now decided" in res.output
+    assert "3 decisions" in run(app, ["review", "export", ws, str(tmp_path / "all.csv")]).output
+    res = run(app, ["review", "decide", ws, second, "--decision", "maybe", "--reason", "x", "--reviewer", "c"])
+    assert res.exit_code == 2 and "accept, override, defer" in res.output

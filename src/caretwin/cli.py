@@ -647,6 +647,101 @@ def providers(
         typer.echo("no staffing data (workforce table) in this workspace")
 
 
+risk_app = typer.Typer(help="Risk scoring with approved models.", no_args_is_help=True)
+app.add_typer(risk_app, name="risk")
+review_app = typer.Typer(help="The human review queue: flags wait for a person's decision.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+
+
+@risk_app.command("score")
+def risk_score(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    model: Annotated[str, typer.Option("--model", help="Registered model name.")],
+    version: Annotated[int | None, typer.Option(help="Version (default: the latest).", min=1)] = None,
+    purpose: Annotated[str, typer.Option(help="Purpose of use; the version must be approved for it.")] = "care_management",
+    rise: Annotated[float, typer.Option(help="Also flag a rise of this much since the member's last score.", min=0)] = 0.10,
+) -> None:
+    """Score every enrolled member and put flags (above the threshold, or a large rise) in the review queue."""
+    from caretwin.risk.review import score
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace) as ws:
+        n = score(ws, model, version=version, purpose=purpose, rise=rise)
+    typer.echo(f"scored {n['scored']:,} members; {n['flagged']:,} new flags in the review queue"
+               + (f" ({n['already_open']:,} already waiting)" if n["already_open"] else ""))
+
+
+@review_app.command("list")
+def review_list(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    reviewer: Annotated[str, typer.Option("--reviewer", help="Who is looking (recorded).")],
+    purpose: Annotated[str, typer.Option(help="Why (recorded).")] = "care_management",
+    include_decided: Annotated[bool, typer.Option("--all", help="Include decided flags.")] = False,
+) -> None:
+    """The queue: open and deferred flags, highest risk first."""
+    from caretwin.risk.review import list_flags
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace) as ws:
+        rows = list_flags(ws, reviewer=reviewer, purpose=purpose, include_decided=include_decided)
+    for r in rows:
+        typer.echo(f"{r['flag_id']}  {r['model']} v{r['version']}  risk {r['score']:.1%}  {r['why']:<22} {r['status']}")
+    if not rows:
+        typer.echo("the queue is empty")
+
+
+@review_app.command("show")
+def review_show(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    flag: Annotated[str, typer.Argument(help="Flag id.")],
+    reviewer: Annotated[str, typer.Option("--reviewer", help="Who is looking (recorded).")],
+    purpose: Annotated[str, typer.Option(help="Why (recorded).")] = "care_management",
+) -> None:
+    """One flag: the member (pseudonym), the risk, why it was flagged, the reasons, and decisions so far."""
+    from caretwin.risk.review import show
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace) as ws:
+        f = show(ws, flag, reviewer=reviewer, purpose=purpose)
+    typer.echo(f"flag {f['flag_id']} ({f['status']}): member {f['member_id']}, {f['outcome']} risk {f['score']:.1%} "
+               f"as of {f['as_of']} ({f['why']}; threshold {f['threshold']:.1%}), {f['model']} v{f['version']}")
+    for reason in f["reasons"]:
+        typer.echo(f"  - {reason}")
+    for d in f["decisions"]:
+        typer.echo(f"  {d['decided_at']:%Y-%m-%d %H:%M} {d['reviewer']}: {d['decision']}: {d['reason']}")
+
+
+@review_app.command("decide")
+def review_decide(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    flag: Annotated[str, typer.Argument(help="Flag id.")],
+    decision: Annotated[str, typer.Option("--decision", help="accept, override or defer.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (required).")],
+    reviewer: Annotated[str, typer.Option("--reviewer", help="Who decides (recorded).")],
+) -> None:
+    """Record a decision on a flag: accept or override close it; defer keeps it in the queue."""
+    from caretwin.risk.review import decide
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace) as ws:
+        status = decide(ws, flag, decision, reason, reviewer=reviewer)
+    typer.echo(f"flag {flag}: {decision} recorded; it is now {status}")
+
+
+@review_app.command("export")
+def review_export(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    out: Annotated[Path, typer.Argument(help="CSV file to write.")],
+) -> None:
+    """Write every decision, with its flag, to CSV."""
+    from caretwin.risk.review import export_decisions
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace) as ws:
+        n = export_decisions(ws, out)
+    typer.echo(f"{n:,} decisions written to {out}")
+
+
 @app.command()
 def params(
     module: Annotated[str | None, typer.Option(help="Only this module's parameters.")] = None,

@@ -116,6 +116,14 @@ def build(ws: Workspace, outcome: str, *, step_days: int = 30, lookback_days: in
                      "age_band": band, "region": np.array([r[k + 3] for _, r in parts])})
 
 
+def features_at(ws: Workspace, outcome: str, cutoff: date) -> tuple[np.ndarray, np.ndarray]:
+    """Member ids and features of everyone enrolled on `cutoff` (to score them; no label is read)."""
+    _, _, cls = OUTCOMES[outcome]
+    rows = ws.con.execute(FEATURES_SQL, [cutoff, cutoff, cutoff, cutoff, cutoff, cls, cutoff, cutoff, 0]).fetchall()
+    n = len(NUMERIC) + len(FLAGS)
+    return np.array([r[0] for r in rows]), np.array([r[1:1 + n] for r in rows], dtype=float).reshape(len(rows), n)
+
+
 def reasons(model, X: np.ndarray, reference: np.ndarray, names: list[str], top: int = 3) -> list[list[str]]:
     """For each row, the features that raise its risk most, in words: the drop in predicted risk when
     the feature is set to the reference (typical) value, largest first; only features that raise it."""

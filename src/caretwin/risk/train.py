@@ -53,7 +53,8 @@ def fit_outcome(ws: Workspace, outcome: str, *, kind: str = "logistic", lookback
         training_data={"source": f"workspace {ws.name}", "cut-offs": f"{ex.cutoff.min()} to {ex.cutoff.max()}",
                        "examples": int(len(train)), "members": int(len(set(ex.member_id[train]))),
                        "outcome rate": f"{ex.y[train].mean():.1%}", "predictors": ", ".join(ex.names),
-                       "model": type(est).__name__},
+                       "model": type(est).__name__, "outcome key": outcome,
+                       "typical values": dict(zip(ex.names, np.median(ex.X[train], axis=0).tolist()))},
         demographics=shares,
         fairness_approach="AUC, calibration gap (mean predicted minus observed) and false-negative rate at the "
                           f"operating point (top {FLAG_SHARE:.0%} flagged) by sex, race and ethnicity, age band and "
@@ -63,6 +64,7 @@ def fit_outcome(ws: Workspace, outcome: str, *, kind: str = "logistic", lookback
                            "calibration_gap": r.calibration_in_the_large.short(),
                            "false_negative_rate": r.false_negative_rate.short(), "flagged": r.flagged} for r in eq],
         validation={"split": "25% of members held out (no member in both sets)", "test examples": int(len(test)),
+                    "operating threshold": threshold,
                     **{k: str(v) for k, v in ev.items()}},
         monitoring="monthly: calibration overall and by group on new outcomes; alert when the calibration "
                    "intercept leaves its interval or a group is flagged",
