@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,6 +43,7 @@ def fit_outcome(ws: Workspace, outcome: str, *, kind: str = "logistic", lookback
                 training={k: v[train] for k, v in ex.groups.items()}, n_boot=max(n_boot // 2, 20),
                 random_state=random_state, min_group=50)
     meaning, horizon, _ = OUTCOMES[outcome]
+    reference = np.median(ex.X[train], axis=0)  # each feature's typical value: the baseline for reasons
     shares = {k: {g: float((v[train] == g).mean()) for g in sorted(set(v[train]))} for k, v in ex.groups.items()}
     card = ModelCard(
         name=outcome.replace("_", "-"), outcome=meaning,
@@ -54,7 +55,7 @@ def fit_outcome(ws: Workspace, outcome: str, *, kind: str = "logistic", lookback
                        "examples": int(len(train)), "members": int(len(set(ex.member_id[train]))),
                        "outcome rate": f"{ex.y[train].mean():.1%}", "predictors": ", ".join(ex.names),
                        "model": type(est).__name__, "outcome key": outcome,
-                       "typical values": dict(zip(ex.names, np.median(ex.X[train], axis=0).tolist()))},
+                       "typical values": dict(zip(ex.names, reference.tolist()))},
         demographics=shares,
         fairness_approach="AUC, calibration gap (mean predicted minus observed) and false-negative rate at the "
                           f"operating point (top {FLAG_SHARE:.0%} flagged) by sex, race and ethnicity, age band and "
@@ -69,12 +70,5 @@ def fit_outcome(ws: Workspace, outcome: str, *, kind: str = "logistic", lookback
         monitoring="monthly: calibration overall and by group on new outcomes; alert when the calibration "
                    "intercept leaves its interval or a group is flagged",
         update_schedule=f"refit yearly, or when monitoring shows drift; horizon {horizon} days")
-    reference = np.median(ex.X[train], axis=0)
     return Fitted(outcome, est, ex.names, reference, threshold, ev, eq, card)
 
-
-def summary(f: Fitted) -> dict[str, Any]:
-    return {"outcome": f.outcome, "threshold": f.threshold, **{k: asdict(v) for k, v in f.evaluation.items()}}
-
-
-__all__ = ["Fitted", "fit_outcome", "summary"]

@@ -22,7 +22,7 @@ from caretwin.model.schema import RURALITY
 from caretwin.scenarios.run import scenario_of
 from caretwin.scenarios.spec import Failure
 from caretwin.simulate.metrics import COST_CATEGORIES, GROUPS, SLOTS
-from caretwin.simulate.results import replicates_path
+from caretwin.simulate.results import RUNS_DDL, replicates_path
 from caretwin.workspace import Workspace
 
 TARGET_RELATIVE_HALF_WIDTH = 0.05  # a key interval narrower than +/-5% of its estimate is precise enough
@@ -49,8 +49,9 @@ class Replicates:
 
 
 def load(ws: Workspace, run_id: str) -> Replicates:
+    ws.con.execute(RUNS_DDL)
     row = ws.con.execute("SELECT run_id, label, start_date, weeks, replications, seed, members FROM _runs "
-                         "WHERE run_id = ?", [run_id]).fetchone() if _has_runs(ws) else None
+                         "WHERE run_id = ?", [run_id]).fetchone()
     path = replicates_path(ws, run_id)
     if row is None:
         raise CaretwinError(f"no run {run_id!r} in {ws.path}; `caretwin runs {ws.path}` lists them")
@@ -66,10 +67,6 @@ def load(ws: Workspace, run_id: str) -> Replicates:
     info["start_date"] = str(info["start_date"])
     return Replicates(run_id, spec.get("name") or row[1] or run_id, weekly, groups, [str(r) for r in regions],
                       rurality, info, Failure(**spec.get("failure", {})))
-
-
-def _has_runs(ws: Workspace) -> bool:
-    return bool(ws.con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = '_runs'").fetchone()[0])
 
 
 # ------------------------------------------------------------------------------ what is compared

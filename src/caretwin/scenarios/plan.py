@@ -81,10 +81,6 @@ class Plan:
             weeks.update((np.flatnonzero(np.any(g[1:] != g[:-1], axis=1)) + 1).tolist())
         return weeks
 
-    @property
-    def is_empty(self) -> bool:
-        return not (self.param_weeks() or self.events or self.transitional_cost or self.fixed_cost.any())
-
 
 class ScenarioModule(Module):
     """Applies a plan; acts first each week, so the mechanisms see the week's changes."""
