@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/validate.py
 	$(BIN)/python benchmarks/scenarios.py
 	$(BIN)/python benchmarks/uci_readmission.py
+	$(BIN)/python benchmarks/risk_scoring.py
 
 docs: $(STAMP)
 	$(BIN)/caretwin schema --markdown > docs/data-model.md

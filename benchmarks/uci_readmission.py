@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 
 from caretwin.risk.evaluate import equity, evaluate, grouped_split
-from caretwin.risk.models import BoostedRisk, LogisticRisk
+from caretwin.risk.models import BoostedRisk, LogisticRisk, calibrated
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "uci_diabetes" / "diabetic_data.csv.gz"
 DEATH_OR_HOSPICE = (11, 13, 14, 19, 20, 21)  # discharge_disposition_id: expired, hospice (IDs_mapping.csv)
@@ -82,20 +82,24 @@ def main() -> None:
     print(f"{len(y):,} encounters of {len(set(patients)):,} patients (deaths and hospice discharges left out); "
           f"readmitted within 30 days: {y.mean():.1%}; test set {len(test):,} encounters, no patient in both sets "
           f"({time.perf_counter() - t0:.1f} s to load)")
-    for model in (LogisticRisk(categorical_features=cat, random_state=a.seed),
-                  BoostedRisk(categorical_features=cat, random_state=a.seed)):
+    fits = {"LogisticRisk": lambda: LogisticRisk(categorical_features=cat, random_state=a.seed).fit(X[train], y[train]),
+            "BoostedRisk": lambda: BoostedRisk(categorical_features=cat, random_state=a.seed).fit(X[train], y[train]),
+            "BoostedRisk, isotonic calibration (3 patient-grouped folds)": lambda: calibrated(
+                BoostedRisk(n_members=2, categorical_features=cat, random_state=a.seed), X[train], y[train],
+                patients[train])}
+    for name, fit in fits.items():
         t1 = time.perf_counter()
-        p = model.fit(X[train], y[train]).predict_proba(X[test])[:, 1]
+        p = fit().predict_proba(X[test])[:, 1]
         ev = evaluate(y[test], p, patients[test], n_boot=100, random_state=a.seed)
-        print(f"\n{type(model).__name__} (fit and score in {time.perf_counter() - t1:.1f} s)")
+        print(f"\n{name} (fit and score in {time.perf_counter() - t1:.1f} s)")
         for metric, est in ev.items():
             print(f"  {metric:<24}{est}")
     threshold = float(np.quantile(p, 0.8))  # operating point: the top 20% of predicted risk are flagged
-    print(f"\nequity, BoostedRisk, operating threshold {threshold:.3f} (top 20% flagged); bootstrap 95% intervals")
+    print(f"\nequity, calibrated BoostedRisk, operating threshold {threshold:.3f} (top 20% flagged); bootstrap 95% intervals")
     print(f"  {'group':<26}{'train share':>12}{'n':>8}   {'AUC':<24}{'calibration gap':<26}false-negative rate")
     training = {k: v[train] for k, v in sensitive.items()}
-    for r in equity(y[test], p, {k: v[test] for k, v in sensitive.items()}, threshold=threshold, training=training,
-                    n_boot=100, random_state=a.seed):
+    for r in equity(y[test], p, {k: v[test] for k, v in sensitive.items()}, threshold=threshold,
+                    persons=patients[test], training=training, n_boot=100, random_state=a.seed):
         print(f"  {r.feature + '=' + r.group:<26}{r.share_of_training:>12.1%}{r.n:>8,}   {r.auc.short():<24}"
               f"{r.calibration_in_the_large.short():<26}{r.false_negative_rate.short()}"
               + ("  FLAG: calibration gap" if r.flagged else ""))

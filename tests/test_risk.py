@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 
-from caretwin.risk.evaluate import calibration, equity, evaluate, grouped_split
-from caretwin.risk.models import BoostedRisk, LogisticRisk
+from caretwin.risk.evaluate import calibration, equity, equity_amount, evaluate, evaluate_amount, grouped_split
+from caretwin.risk.models import BoostedRisk, CostModel, LogisticRisk, calibrated
 
 
 def simulated(n=20_000, seed=0):
@@ -67,3 +67,46 @@ def test_risk_models_follow_the_scikit_learn_contract_and_learn(model):
     proba = model.predict_proba(x[6000:])
     assert proba.shape == (2000, 2) and np.allclose(proba.sum(axis=1), 1)
     assert evaluate(y[6000:], proba[:, 1], n_boot=20)["auc"].value > 0.75
+
+
+def test_calibration_pulls_an_overconfident_model_back_towards_observed_rates():
+    x, _, y = simulated(n=12_000, seed=5)
+    overfit = BoostedRisk(n_members=1, max_iter=300, learning_rate=0.3, min_samples_leaf=5, max_leaf_nodes=63,
+                          random_state=0)
+    raw = clone(overfit).fit(x[:8000], y[:8000]).predict_proba(x[8000:])[:, 1]
+    fixed = calibrated(overfit, x[:8000], y[:8000], np.arange(8000)).predict_proba(x[8000:])[:, 1]
+    raw_ev, fixed_ev = evaluate(y[8000:], raw, n_boot=20), evaluate(y[8000:], fixed, n_boot=20)
+    assert raw_ev["calibration_slope"].high < 0.8  # seed 5: the overfit trees are too extreme (slope about 0.6)
+    assert abs(fixed_ev["calibration_slope"].value - 1) < abs(raw_ev["calibration_slope"].value - 1)
+    assert fixed_ev["brier"].value < raw_ev["brier"].value
+
+
+def simulated_costs(n=12_000, seed=6):
+    """Costs like a payer's: 60% of people cost nothing in the year, the rest a gamma-distributed amount
+    whose mean rises with two of three features."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    mean = np.exp(7 + 0.8 * x[:, 0] + 0.4 * x[:, 1])
+    return x, np.where(rng.random(n) < 0.4, rng.gamma(2.0, mean / 2.0) / 0.4, 0.0)
+
+
+@pytest.mark.parametrize("kind", ["linear", "boosted"])
+def test_cost_models_are_unbiased_in_total_and_find_the_costly_tenth(kind):
+    x, cost = simulated_costs()
+    model = CostModel(kind=kind, random_state=0)
+    assert clone(model).get_params() == model.get_params() and model.fit(x[:8000], cost[:8000]) is model
+    ev = evaluate_amount(cost[8000:], model.predict(x[8000:]), n_boot=50)
+    assert ev["predictive_ratio"].low < 1 < ev["predictive_ratio"].high  # seed 6: 0.96-0.98
+    assert ev["top_decile_capture"].low > 0.25  # a random tenth would hold 10% of the cost
+    assert ev["r2"].value > 0.1
+    with pytest.raises(ValueError, match="kind must be"):
+        CostModel(kind="neural").fit(x, cost)
+
+
+def test_cost_equity_flags_a_group_whose_cost_is_understated():
+    x, cost = simulated_costs(n=8000, seed=7)
+    p = CostModel(kind="linear").fit(x, cost).predict(x)
+    group = np.where(np.arange(len(cost)) % 3 == 0, "b", "a")
+    rows = {r.group: r for r in equity_amount(cost, np.where(group == "b", 0.7 * p, p), {"g": group}, n_boot=50)}
+    assert rows["b"].flagged and rows["b"].predictive_ratio.high < 0.9
+    assert not rows["a"].flagged

@@ -4,6 +4,7 @@ evaluation, a filled card, and reasons in words."""
 import numpy as np
 import pytest
 
+from caretwin.errors import CaretwinError
 from caretwin.ingest import ingest
 from caretwin.risk.dataset import build, reasons
 from caretwin.risk.registry import load_for, register
@@ -26,7 +27,7 @@ def test_examples_use_only_the_past_for_features_and_the_future_for_labels(loade
         "SELECT DISTINCT member_id FROM encounters WHERE encounter_class = 'emergency' "
         "AND admit_date > ? AND admit_date <= ? + 90", [c, c]).fetchall()}
     assert {m for m, y in zip(ex.member_id[i], ex.y[i]) if y} == ed_after & set(ex.member_id[i])
-    with pytest.raises(ValueError, match="outcome must be one of"):
+    with pytest.raises(CaretwinError, match="outcome must be one of"):
         build(loaded, "everything")
 
 
@@ -35,7 +36,7 @@ def test_a_workspace_model_is_evaluated_on_unseen_members_and_registered_as_a_dr
     auc = f.evaluation["auc"]
     assert auc.low < auc.value < auc.high and auc.value > 0.55  # synthetic county: acuity drives ED use
     assert "no member in both sets" in f.card.validation["split"]
-    assert set(f.card.demographics) == {"sex", "race_ethnicity", "age_band", "region"}
+    assert set(f.card.demographics) == {"sex", "race_ethnicity", "age_band", "region", "rurality"}
     card = register(loaded, f.model, f.card, by="analyst")
     model = load_for(loaded, card.name, card.version, "planning")
     ex = build(loaded, "ed_90d", lookback_days=60)
@@ -92,3 +93,91 @@ def test_flags_wait_for_a_person_and_every_look_is_recorded(loaded, tmp_path):
     assert "3 decisions" in run(app, ["review", "export", ws, str(tmp_path / "all.csv")]).output
     res = run(app, ["review", "decide", ws, second, "--decision", "maybe", "--reason", "x", "--reviewer", "c"])
     assert res.exit_code == 2 and "accept, override, defer" in res.output
+    trained = run(app, ["risk", "train", ws, "--outcome", "ed_90d", "--lookback-days", "60"])
+    assert trained.exit_code == 0 and f"registered {card.name} v{card.version + 1} (draft)" in trained.output
+    assert "auc: " in trained.output and "caretwin models approve" in trained.output
+    res = run(app, ["risk", "train", ws, "--outcome", "everything"])
+    assert res.exit_code == 2 and "outcome must be one of" in res.output
+
+
+# ------------------------------------------------------------------ outcomes that need a longer history
+@pytest.fixture(scope="module")
+def year_and_more(tmp_path_factory):
+    """A small county with 15 months of history: enough for a 12-month horizon after 60 days of look-back."""
+    from caretwin import Workspace
+    from caretwin.synth import CountyParams, write_extract
+
+    root = tmp_path_factory.mktemp("long")
+    extract = write_extract(CountyParams(members=1500, regions=4, months=15, seed=21), root / "extract").path
+    ws = Workspace.create(root / "ws")
+    ingest(ws, extract)
+    yield ws
+    ws.close()
+
+
+def test_readmission_examples_are_discharges_with_the_stay_among_the_features(year_and_more):
+    ws = year_and_more
+    ex = build(ws, "readmission_30d", lookback_days=60)
+    assert ex.names[-4:] == ["length_of_stay", "emergency_admission", "discharged_to_facility",
+                             "discharged_with_services"]
+    stays = ws.con.execute("""SELECT member_id, discharge_date, discharge_date - admit_date, discharge_disposition,
+        EXISTS (SELECT 1 FROM encounters r WHERE r.member_id = e.member_id AND r.encounter_class = 'inpatient'
+                AND r.admit_date > e.discharge_date AND r.admit_date <= e.discharge_date + 30)
+        FROM encounters e WHERE encounter_class = 'inpatient' AND discharge_date IS NOT NULL""").fetchall()
+    by_key = {(m, d): (los, disp, back) for m, d, los, disp, back in stays}
+    assert len(ex.y) > 50
+    for m, c, x, y in zip(ex.member_id, ex.cutoff.astype(object), ex.X, ex.y):
+        los, disp, back = by_key[(m, c)]  # every example is a discharge, cut off on its day
+        assert disp not in ("died", "transfer") and x[ex.names.index("length_of_stay")] == los and y == back
+
+
+def test_placement_and_cost_labels_follow_their_definitions(year_and_more):
+    ws = year_and_more
+    ex = build(ws, "placement_12m", lookback_days=60)
+    c = ex.cutoff[0].astype(object)
+    placed = {m for (m,) in ws.con.execute("""SELECT DISTINCT member_id FROM encounters WHERE encounter_class = 'snf'
+        AND admit_date > ? AND admit_date <= ? + 365
+        AND (discharge_date IS NULL OR discharge_date - admit_date >= 90)""", [c, c]).fetchall()}
+    first = ex.cutoff == ex.cutoff[0]
+    assert {m for m, y in zip(ex.member_id[first], ex.y[first]) if y} == placed & set(ex.member_id[first])
+
+    cost = build(ws, "cost_12m", lookback_days=60)
+    assert cost.y.dtype == float and (cost.y >= 0).all() and (cost.y > 0).mean() > 0.05
+    # recompute a few members' year by hand: unit costs times each kind of use inside (cut-off, cut-off + 365]
+    unit = dict(ws.con.execute("SELECT item, arg_max(cost, year) FROM unit_costs GROUP BY 1").fetchall())
+    end = c + __import__("datetime").timedelta(days=365)
+    for i in np.flatnonzero((cost.cutoff == cost.cutoff[0]) & (cost.y > 0))[:5]:
+        m, total = cost.member_id[i], 0.0
+        for cls, admit, discharge in ws.con.execute(
+                "SELECT encounter_class, admit_date, discharge_date FROM encounters WHERE member_id = ?", [m]).fetchall():
+            stop = min(discharge or end, end)
+            if admit > end or (discharge or admit) <= c:
+                continue
+            days = max((stop - max(admit, c)).days, 1)
+            if cls == "emergency":
+                total += unit["ed_visit"]
+            elif cls in ("inpatient", "snf"):
+                total += days * unit[f"{cls}_day"]
+            elif cls == "crisis":
+                total += days * unit["csu_day"] if (discharge or admit) > admit else unit["mobile_crisis_episode"]
+        for line, hours in ws.con.execute("""SELECT a.service_line, v.hours FROM visits v JOIN authorizations a
+                USING (authorization_id) WHERE v.member_id = ? AND v.status = 'delivered'
+                AND v.scheduled_date > ? AND v.scheduled_date <= ?""", [m, c, end]).fetchall():
+            total += hours * unit["hcbs_hour"] if line == "hcbs" else unit["home_health_visit"]
+        assert cost.y[i] == pytest.approx(total)
+
+
+def test_a_cost_model_is_judged_by_its_predictive_ratio_and_flags_in_dollars(year_and_more):
+    from caretwin.risk.registry import approve
+    from caretwin.risk.review import list_flags, score, show
+
+    ws = year_and_more
+    f = fit_outcome(ws, "cost_12m", lookback_days=60, n_boot=20)
+    assert set(f.evaluation) == {"r2", "mean_absolute_error", "predictive_ratio", "top_decile_capture"}
+    assert f.evaluation["predictive_ratio"].low < 1 < f.evaluation["predictive_ratio"].high
+    assert "mean cost" in f.card.training_data and "predictive ratio" in f.card.markdown()
+    card = register(ws, f.model, f.card, by="analyst")
+    approve(ws, card.name, card.version, ["care_management"], by="medical director")
+    assert score(ws, card.name)["flagged"] > 0
+    top = show(ws, list_flags(ws, reviewer="coordinator")[0]["flag_id"], reviewer="coordinator")
+    assert top["score"] >= top["threshold"] and top["reasons"] and all("(+$" in r for r in top["reasons"])

@@ -653,6 +653,35 @@ review_app = typer.Typer(help="The human review queue: flags wait for a person's
 app.add_typer(review_app, name="review")
 
 
+@risk_app.command("train")
+def risk_train(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    outcome: Annotated[str, typer.Option("--outcome", help="What to predict: readmission_30d, ed_90d, crisis_90d, "
+                                         "admission_90d, placement_12m or cost_12m.")],
+    kind: Annotated[str, typer.Option(help="logistic (a GLM for cost) or boosted (gradient-boosted trees).")] = "logistic",
+    calibration: Annotated[str | None, typer.Option(help="isotonic or sigmoid (default: isotonic for boosted).")] = None,
+    lookback_days: Annotated[int, typer.Option(help="History before the first cut-off.", min=0)] = 180,
+    by: Annotated[str, typer.Option(help="Who registers it (recorded).")] = "analyst",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+) -> None:
+    """Fit a model on 75% of members, evaluate it on the rest, and register it as a draft with its card."""
+    from caretwin.risk.registry import register
+    from caretwin.risk.train import fit_outcome
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace) as ws:
+        f = fit_outcome(ws, outcome, kind=kind, calibration=calibration, lookback_days=lookback_days,
+                        random_state=seed)
+        card = register(ws, f.model, f.card, by=by)
+    typer.echo(f"registered {card.name} v{card.version} (draft) on {card.validation['test examples']:,} held-out examples:")
+    for k, v in f.evaluation.items():
+        typer.echo(f"  {k.replace('_', ' ')}: {v}")
+    flagged = [f"{r.feature}={r.group}" for r in f.equity if r.flagged]
+    typer.echo(f"  groups flagged in the equity review: {', '.join(flagged) or 'none'}")
+    typer.echo(f"approve it with: caretwin models approve {workspace} {card.name} {card.version} "
+               "--purpose care_management --by NAME")
+
+
 @risk_app.command("score")
 def risk_score(
     workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
@@ -679,13 +708,14 @@ def review_list(
     include_decided: Annotated[bool, typer.Option("--all", help="Include decided flags.")] = False,
 ) -> None:
     """The queue: open and deferred flags, highest risk first."""
-    from caretwin.risk.review import list_flags
+    from caretwin.risk.review import list_flags, score_text
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace) as ws:
         rows = list_flags(ws, reviewer=reviewer, purpose=purpose, include_decided=include_decided)
     for r in rows:
-        typer.echo(f"{r['flag_id']}  {r['model']} v{r['version']}  risk {r['score']:.1%}  {r['why']:<22} {r['status']}")
+        typer.echo(f"{r['flag_id']}  {r['model']} v{r['version']}  {score_text(r['outcome'], r['score']):>9}  "
+                   f"{r['why']:<22} {r['status']}")
     if not rows:
         typer.echo("the queue is empty")
 
@@ -698,13 +728,14 @@ def review_show(
     purpose: Annotated[str, typer.Option(help="Why (recorded).")] = "care_management",
 ) -> None:
     """One flag: the member (pseudonym), the risk, why it was flagged, the reasons, and decisions so far."""
-    from caretwin.risk.review import show
+    from caretwin.risk.review import score_text, show
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace) as ws:
         f = show(ws, flag, reviewer=reviewer, purpose=purpose)
-    typer.echo(f"flag {f['flag_id']} ({f['status']}): member {f['member_id']}, {f['outcome']} risk {f['score']:.1%} "
-               f"as of {f['as_of']} ({f['why']}; threshold {f['threshold']:.1%}), {f['model']} v{f['version']}")
+    typer.echo(f"flag {f['flag_id']} ({f['status']}): member {f['member_id']}, {f['outcome']} "
+               f"{score_text(f['outcome'], f['score'])} as of {f['as_of']} ({f['why']}; threshold "
+               f"{score_text(f['outcome'], f['threshold'])}), {f['model']} v{f['version']}")
     for reason in f["reasons"]:
         typer.echo(f"  - {reason}")
     for d in f["decisions"]:

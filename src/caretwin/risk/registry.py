@@ -45,7 +45,7 @@ class ModelCard:
     training_data: dict[str, Any]  # source, period, rows, persons, outcome rate
     demographics: dict[str, dict[str, float]]  # feature -> group -> share of the training data
     fairness_approach: str
-    fairness_results: list[dict[str, Any]]  # by group: AUC, calibration gap, false-negative rate, flagged
+    fairness_results: list[dict[str, Any]]  # by group: feature, group, n, its metrics, flagged
     validation: dict[str, Any]  # held-out metrics with intervals, and how the split was made
     monitoring: str
     update_schedule: str
@@ -67,9 +67,11 @@ class ModelCard:
         lines += ["", "## Validation", *[f"- {k}: {val}" for k, val in v.items()], "",
                   "## Fairness", self.fairness_approach, ""]
         if self.fairness_results:
-            lines += ["| group | AUC | calibration gap | false-negative rate | flagged |", "|---|---|---|---|---|"]
-            lines += [f"| {r['feature']}={r['group']} | {r['auc']} | {r['calibration_gap']} | "
-                      f"{r['false_negative_rate']} | {'yes' if r['flagged'] else ''} |" for r in self.fairness_results]
+            cols = [k for k in self.fairness_results[0] if k not in ("feature", "group", "flagged")]
+            lines += ["| group | " + " | ".join(c.replace("_", " ") for c in cols) + " | flagged |",
+                      "|---" * (len(cols) + 2) + "|"]
+            lines += [f"| {r['feature']}={r['group']} | " + " | ".join(str(r[c]) for c in cols)
+                      + f" | {'yes' if r['flagged'] else ''} |" for r in self.fairness_results]
         lines += ["", "## Monitoring", self.monitoring, "", "## Updates", self.update_schedule, "",
                   f"caretwin {self.code_version}"]
         return "\n".join(lines) + "\n"
@@ -155,6 +157,12 @@ def load_for(ws: Workspace, name: str, version: int, purpose: str) -> Any:
     if purpose in OPERATIONAL and purpose not in c.approved_for:
         raise CaretwinError(f"{name} version {version} is not approved for {purpose} "
                             f"(status {c.status}; approved for: {', '.join(c.approved_for) or 'nothing'})")
+    return load_version(ws, name, version)
+
+
+def load_version(ws: Workspace, name: str, version: int) -> Any:
+    """The fitted model of a version whatever its status: to explain scores it has given, never to score anew."""
+    get_card(ws, name, version)  # a clear error for an unknown version
     with open(_folder(ws, name, version) / "model.pkl", "rb") as f:
         return pickle.load(f)  # the workspace's own file, written by `register`
 
@@ -168,4 +176,4 @@ def list_models(ws: Workspace) -> list[dict[str, Any]]:
 
 
 __all__ = ["OPERATIONAL", "PURPOSES", "STATUSES", "ModelCard", "approve", "get_card", "list_models", "load_for",
-           "register", "retire"]
+           "load_version", "register", "retire"]

@@ -1,7 +1,9 @@
 """The human review queue: models flag, people decide.
 
 Scoring with an approved model puts a flag in the queue for each member whose risk is at or above
-the model's operating threshold, or has risen by `rise` since their last score. A flag leaves the
+the model's operating threshold, or has risen by `rise` since their last score, with the features it was
+scored on; its reasons in words are worked out when a reviewer first opens it (scoring a million members
+stays fast) and kept. A flag leaves the
 queue only with a recorded decision (accept or override, each with a reason); a deferral is recorded
 and keeps it in the queue. Every look at a flag (list or show) is recorded with who, when and why,
 so the audit trail (issue 8) can take these records over.
@@ -21,8 +23,8 @@ import numpy as np
 import pyarrow as pa
 
 from caretwin.errors import CaretwinError
-from caretwin.risk.dataset import data_span, features_at, reasons
-from caretwin.risk.registry import get_card, load_for
+from caretwin.risk.dataset import OUTCOMES, data_span, features_at, predict, reasons
+from caretwin.risk.registry import get_card, load_for, load_version
 from caretwin.workspace import Workspace
 
 DECISIONS = ("accept", "override", "defer")
@@ -32,7 +34,7 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS _review_flags (flag_id VARCHAR PRIMARY KEY, member_id VARCHAR NOT NULL,
         model VARCHAR NOT NULL, version INTEGER NOT NULL, outcome VARCHAR NOT NULL, as_of DATE NOT NULL,
         score DOUBLE NOT NULL, previous_score DOUBLE, threshold DOUBLE NOT NULL, why VARCHAR NOT NULL,
-        reasons VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL, status VARCHAR NOT NULL)""",
+        reasons VARCHAR, created_at TIMESTAMP NOT NULL, status VARCHAR NOT NULL, features VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS _review_decisions (flag_id VARCHAR NOT NULL, decision VARCHAR NOT NULL,
         reason VARCHAR NOT NULL, reviewer VARCHAR NOT NULL, decided_at TIMESTAMP NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS _review_access (accessed_at TIMESTAMP NOT NULL, reviewer VARCHAR NOT NULL,
@@ -43,6 +45,9 @@ DDL = (
 def _ready(ws: Workspace) -> None:
     for ddl in DDL:
         ws.con.execute(ddl)
+    # queues made before reasons were worked out on first look
+    ws.con.execute("ALTER TABLE _review_flags ADD COLUMN IF NOT EXISTS features VARCHAR")
+    ws.con.execute("ALTER TABLE _review_flags ALTER COLUMN reasons DROP NOT NULL")
 
 
 def _now() -> datetime:
@@ -51,46 +56,72 @@ def _now() -> datetime:
 
 def score(ws: Workspace, model: str, *, version: int | None = None, purpose: str = "care_management",
           rise: float = 0.10) -> dict[str, int]:
-    """Score every enrolled member with an approved model version and queue the flags; returns counts."""
+    """Score everyone at risk on the last day of data (the enrolled; for readmission, members discharged in
+    the last 30 days) with an approved model version, and queue the flags; returns counts.
+
+    `rise` is in points of probability, or for a cost model a share of its operating threshold."""
     card = get_card(ws, model, version)
     est = load_for(ws, model, card.version, purpose)  # refuses a version not approved for this purpose
     try:
         outcome = card.training_data["outcome key"]
         threshold = float(card.validation["operating threshold"])
-        typical = card.training_data["typical values"]
+        card.training_data["typical values"]  # needed later, to put the reasons in words
     except KeyError as exc:
         raise CaretwinError(f"{model} v{card.version} has no {exc.args[0]!r} on its card: train it with "
                             "caretwin.risk.train.fit_outcome") from None
     _ready(ws)
     _, as_of = data_span(ws)
     members, X = features_at(ws, outcome, as_of)
-    p = est.predict_proba(X)[:, 1] if len(members) else np.empty(0)
+    p = predict(est, X) if len(members) else np.empty(0)
+    amount = OUTCOMES[outcome].kind == "amount"
     prev = dict(ws.con.execute(
         "SELECT member_id, arg_max(score, scored_at) FROM _risk_scores WHERE model = ? GROUP BY 1", [model]).fetchall())
     open_ = {m for (m,) in ws.con.execute(
         "SELECT member_id FROM _review_flags WHERE model = ? AND status IN ('open', 'deferred')", [model]).fetchall()}
     before = np.array([prev.get(m, np.nan) for m in members], dtype=float)
     high = p >= threshold
-    rose = ~np.isnan(before) & (p - np.nan_to_num(before) >= rise)
-    flag = (high | rose) & ~np.isin(members, list(open_))
+    rose = ~np.isnan(before) & (p - np.nan_to_num(before) >= rise * (threshold if amount else 1.0))
+    waiting = np.fromiter((m in open_ for m in members), bool, len(members))  # np.isin is quadratic on strings
+    flag = (high | rose) & ~waiting
     idx = np.flatnonzero(flag)
-    why = reasons(est, X[idx], np.array([typical[n] for n in typical]), list(typical)) if len(idx) else []
     now = _now()
-    scores = pa.table({"member_id": members.astype(str), "model": [model] * len(members),
-                       "version": pa.array([card.version] * len(members), pa.int32()),
-                       "as_of": pa.array([as_of] * len(members), pa.date32()), "score": p,
-                       "scored_at": pa.array([now] * len(members), pa.timestamp("us"))})
-    flags = [(uuid.uuid4().hex[:12], str(members[i]), model, card.version, outcome, as_of, float(p[i]),
-              None if np.isnan(before[i]) else float(before[i]), threshold,
-              "above the threshold" if high[i] else f"rose by {p[i] - before[i]:.0%}", json.dumps(w), now)
-             for i, w in zip(idx, why)]
+    n, k = len(members), len(idx)
+    scores = pa.table({"member_id": members.astype(str), "model": [model] * n,
+                       "version": pa.array([card.version] * n, pa.int32()), "as_of": pa.array([as_of] * n, pa.date32()),
+                       "score": p, "scored_at": pa.array([now] * n, pa.timestamp("us"))})
+    rise_words = [f"rose by ${p[i] - before[i]:,.0f}" if amount else f"rose by {p[i] - before[i]:.0%}" for i in idx]
+    flags = pa.table({
+        "flag_id": [uuid.uuid4().hex[:12] for _ in range(k)], "member_id": members[idx].astype(str),
+        "model": [model] * k, "version": pa.array([card.version] * k, pa.int32()), "outcome": [outcome] * k,
+        "as_of": pa.array([as_of] * k, pa.date32()), "score": p[idx],
+        "previous_score": pa.array(before[idx], mask=np.isnan(before[idx])), "threshold": [threshold] * k,
+        "why": ["above the threshold" if high[i] else w for i, w in zip(idx, rise_words)],
+        "reasons": pa.nulls(k, pa.string()), "created_at": pa.array([now] * k, pa.timestamp("us")),
+        "status": ["open"] * k, "features": [json.dumps(row) for row in X[idx].tolist()]})
     with ws.transaction() as con:
-        con.register("_new_scores", scores)
-        con.execute("INSERT INTO _risk_scores SELECT * FROM _new_scores")
-        con.unregister("_new_scores")
-        if flags:
-            con.executemany("INSERT INTO _review_flags VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')", flags)
+        for name, table in (("_risk_scores", scores), ("_review_flags", flags)):
+            con.register("_new_rows", table)
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _new_rows")
+            con.unregister("_new_rows")
     return {"scored": int(len(members)), "flagged": int(len(idx)), "already_open": int(((high | rose) & ~flag).sum())}
+
+
+def _explain(ws: Workspace, flag: dict[str, Any]) -> str:
+    """A flag's reasons, worked out on first look from the features it was scored on and the model version
+    that scored it (the same inputs give the same reasons whenever they are asked for), then kept."""
+    card = get_card(ws, flag["model"], flag["version"])
+    typical = card.training_data["typical values"]
+    est = load_version(ws, flag["model"], flag["version"])
+    X = np.array([json.loads(flag["features"])], dtype=float)
+    words = json.dumps(reasons(est, X, np.array([typical[n] for n in typical]), list(typical))[0])
+    with ws.transaction() as con:
+        con.execute("UPDATE _review_flags SET reasons = ? WHERE flag_id = ?", [words, flag["flag_id"]])
+    return words
+
+
+def score_text(outcome: str, value: float) -> str:
+    """A score as a reader expects it: a probability, or an amount for cost models."""
+    return f"${value:,.0f}" if OUTCOMES[outcome].kind == "amount" else f"{value:.1%}"
 
 
 def _log(ws: Workspace, reviewer: str, purpose: str, action: str, flag_id: str | None = None,
@@ -123,7 +154,10 @@ def show(ws: Workspace, flag_id: str, *, reviewer: str, purpose: str = "care_man
         raise CaretwinError(f"no flag {flag_id!r} in the review queue")
     flag = dict(zip([d[0] for d in cur.description], row))
     _log(ws, reviewer, purpose, "show", flag_id, flag["member_id"])
+    if flag["reasons"] is None:
+        flag["reasons"] = _explain(ws, flag)
     flag["reasons"] = json.loads(flag["reasons"])
+    del flag["features"]
     flag["decisions"] = [dict(zip(("decision", "reason", "reviewer", "decided_at"), r)) for r in ws.con.execute(
         "SELECT decision, reason, reviewer, decided_at FROM _review_decisions WHERE flag_id = ? ORDER BY decided_at",
         [flag_id]).fetchall()]
