@@ -70,11 +70,18 @@ def test_flags_wait_for_a_person_and_every_look_is_recorded(loaded, tmp_path):
     assert first["flag_id"] in {q["flag_id"] for q in list_flags(loaded, reviewer="coordinator")}
     assert decide(loaded, first["flag_id"], "override", "already in transitional care", reviewer="coordinator") == "decided"
     assert first["flag_id"] not in {q["flag_id"] for q in list_flags(loaded, reviewer="coordinator")}
-    assert export_decisions(loaded, tmp_path / "decisions.csv") == 2
+    assert export_decisions(loaded, tmp_path / "decisions.csv", reviewer="quality lead") == 2
     rows = list(csv.DictReader(open(tmp_path / "decisions.csv")))
     assert [r["decision"] for r in rows] == ["defer", "override"] and rows[1]["reason"] == "already in transitional care"
-    looks = loaded.con.execute("SELECT action, count(*) FROM _review_access GROUP BY 1 ORDER BY 1").fetchall()
-    assert looks == [("list", 3), ("show", 1)]
+    from caretwin.governance.audit import trail_for
+
+    trail = trail_for(loaded)
+    looks = [(e.subtype, e.action, e.agent) for e in trail.entries()]
+    assert looks.count(("review.list", "E", "coordinator")) == 3 and looks.count(("review.show", "R", "coordinator")) == 1
+    assert [e.subtype for e in trail.entries() if e.subtype in ("review.decide", "review.export")] == \
+        ["review.decide", "review.decide", "review.export"]
+    shown = next(e for e in trail.entries() if e.subtype == "review.show")
+    assert shown.entity_type == "member" and shown.entity_id == first["member_id"] and trail.verify() == []
     # the same through the commands
     from typer.testing import CliRunner
 
@@ -90,7 +97,7 @@ def test_flags_wait_for_a_person_and_every_look_is_recorded(loaded, tmp_path):
     res = run(app, ["review", "decide", ws, second, "--decision", "accept", "--reason", "call booked",
                     "--reviewer", "coordinator"])
     assert res.exit_code == 0 and "now decided" in res.output
-    assert "3 decisions" in run(app, ["review", "export", ws, str(tmp_path / "all.csv")]).output
+    assert "3 decisions" in run(app, ["review", "export", ws, str(tmp_path / "all.csv"), "--reviewer", "qa"]).output
     res = run(app, ["review", "decide", ws, second, "--decision", "maybe", "--reason", "x", "--reviewer", "c"])
     assert res.exit_code == 2 and "accept, override, defer" in res.output
     trained = run(app, ["risk", "train", ws, "--outcome", "ed_90d", "--lookback-days", "60"])

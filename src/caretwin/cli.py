@@ -763,14 +763,124 @@ def review_decide(
 def review_export(
     workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
     out: Annotated[Path, typer.Argument(help="CSV file to write.")],
+    reviewer: Annotated[str, typer.Option("--reviewer", help="Who is exporting (recorded).")],
+    purpose: Annotated[str, typer.Option(help="Why (recorded).")] = "quality_improvement",
 ) -> None:
     """Write every decision, with its flag, to CSV."""
     from caretwin.risk.review import export_decisions
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace) as ws:
-        n = export_decisions(ws, out)
+        n = export_decisions(ws, out, reviewer=reviewer, purpose=purpose)
     typer.echo(f"{n:,} decisions written to {out}")
+
+
+users_app = typer.Typer(help="Local users of the governed server.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+_DATABASE = typer.Option("--database", help="Governance database URL (default: the workspace's SQLite file, "
+                         "or CARETWIN_DATABASE_URL).")
+
+
+@users_app.command("add")
+def users_add(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    name: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[str, typer.Option("--role", help="admin, analyst, care_coordinator, executive or auditor.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          envvar="CARETWIN_PASSWORD", help="At least 12 characters.")],
+    by: Annotated[str, typer.Option("--by", help="Who is adding the user (recorded).")] = "local",
+    database: Annotated[str | None, _DATABASE] = None,
+) -> None:
+    """Add a user with a role (the password is hashed with argon2id; it is never stored or shown)."""
+    from caretwin.governance.audit import trail_for
+    from caretwin.governance.store import engine_for
+    from caretwin.governance.users import add_user
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace) as ws:
+        u = add_user(engine_for(ws.path, database), name, role, password)
+        trail_for(ws, database).record(kind="change", action="C", subtype="users.add", agent=by, role="local",
+                                       purpose="administration", entity_type="user", entity_id=u.name,
+                                       detail={"role": u.role})
+    typer.echo(f"added {u.name} ({u.role})")
+
+
+@users_app.command("disable")
+def users_disable(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    name: Annotated[str, typer.Argument(help="User name.")],
+    by: Annotated[str, typer.Option("--by", help="Who is disabling the user (recorded).")] = "local",
+    database: Annotated[str | None, _DATABASE] = None,
+) -> None:
+    """Disable a user and end their sessions (the account stays on record)."""
+    from caretwin.governance.audit import trail_for
+    from caretwin.governance.store import engine_for
+    from caretwin.governance.users import disable_user
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace) as ws:
+        disable_user(engine_for(ws.path, database), name)
+        trail_for(ws, database).record(kind="change", action="U", subtype="users.disable", agent=by, role="local",
+                                       purpose="administration", entity_type="user", entity_id=name)
+    typer.echo(f"disabled {name}")
+
+
+@users_app.command("list")
+def users_list(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    database: Annotated[str | None, _DATABASE] = None,
+) -> None:
+    """List users with their roles and whether they are active."""
+    from caretwin.governance.store import engine_for
+    from caretwin.governance.users import list_users
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace) as ws:
+        rows = list_users(engine_for(ws.path, database))
+    for u in rows:
+        typer.echo(f"{u.name:<24} {u.role:<18} {'active' if u.active else 'disabled'}")
+    if not rows:
+        typer.echo("no users yet: add one with caretwin users add")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    database: Annotated[str | None, _DATABASE] = None,
+) -> None:
+    """Check every entry's hash, the chain between entries, and the head kept apart; exit 1 naming each problem."""
+    from caretwin.governance.audit import trail_for
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace) as ws:
+        trail = trail_for(ws, database)
+        problems, n = trail.verify(), len(trail.entries())
+    if problems:
+        for p in problems:
+            typer.echo(f"error: {p}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"the audit trail is intact: {n:,} entries")
+
+
+@audit_app.command("export")
+def audit_export(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    out: Annotated[Path, typer.Argument(help="NDJSON file to write.")],
+    by: Annotated[str, typer.Option("--by", help="Who is exporting (recorded).")] = "local",
+    database: Annotated[str | None, _DATABASE] = None,
+) -> None:
+    """Write the trail as FHIR R4 AuditEvent resources, one per line."""
+    from caretwin.governance.audit import trail_for
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace) as ws:
+        trail = trail_for(ws, database)
+        n = trail.export(out)
+        trail.record(kind="export", action="R", subtype="audit.export", agent=by, role="local", purpose="audit",
+                     entity_type="audit_trail", detail={"entries": n, "file": out.name})
+    typer.echo(f"{n:,} audit events written to {out}")
 
 
 @app.command()

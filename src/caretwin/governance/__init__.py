@@ -1,1 +1,1 @@
-"""Cross-cutting governance: privacy now; audit trail, access and model registry later."""
+"""Cross-cutting governance: pseudonymisation, small-cell suppression, users and roles, the audit trail."""

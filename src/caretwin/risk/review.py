@@ -6,7 +6,7 @@ scored on; its reasons in words are worked out when a reviewer first opens it (s
 stays fast) and kept. A flag leaves the
 queue only with a recorded decision (accept or override, each with a reason); a deferral is recorded
 and keeps it in the queue. Every look at a flag (list or show) is recorded with who, when and why,
-so the audit trail (issue 8) can take these records over.
+in the workspace's audit trail (`caretwin.governance.audit`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from caretwin.errors import CaretwinError
+from caretwin.governance.audit import trail_for
 from caretwin.risk.dataset import OUTCOMES, data_span, features_at, predict, reasons
 from caretwin.risk.registry import get_card, load_for, load_version
 from caretwin.workspace import Workspace
@@ -37,8 +38,6 @@ DDL = (
         reasons VARCHAR, created_at TIMESTAMP NOT NULL, status VARCHAR NOT NULL, features VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS _review_decisions (flag_id VARCHAR NOT NULL, decision VARCHAR NOT NULL,
         reason VARCHAR NOT NULL, reviewer VARCHAR NOT NULL, decided_at TIMESTAMP NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS _review_access (accessed_at TIMESTAMP NOT NULL, reviewer VARCHAR NOT NULL,
-        purpose VARCHAR NOT NULL, action VARCHAR NOT NULL, flag_id VARCHAR, member_id VARCHAR)""",
 )
 
 
@@ -124,20 +123,26 @@ def score_text(outcome: str, value: float) -> str:
     return f"${value:,.0f}" if OUTCOMES[outcome].kind == "amount" else f"{value:.1%}"
 
 
-def _log(ws: Workspace, reviewer: str, purpose: str, action: str, flag_id: str | None = None,
-         member_id: str | None = None) -> None:
+def _log(ws: Workspace, reviewer: str, role: str, purpose: str, what: str, flag_id: str | None = None,
+         member_id: str | None = None, **detail: Any) -> None:
+    """Record a look or a change in the workspace's audit trail (member ids are pseudonyms already)."""
     if not reviewer:
         raise CaretwinError("say who is reviewing (a reviewer name)")
-    with ws.transaction() as con:
-        con.execute("INSERT INTO _review_access VALUES (?, ?, ?, ?, ?, ?)",
-                    [_now(), reviewer, purpose, action, flag_id, member_id])
+    kind, action = {"list": ("query", "E"), "show": ("read", "R"), "decide": ("change", "U"),
+                    "export": ("export", "R")}[what]
+    trail_for(ws).record(kind=kind, action=action, subtype=f"review.{what}", agent=reviewer, role=role,
+                         purpose=purpose, entity_type="member" if member_id else "review_queue", entity_id=member_id,
+                         detail={"flag": flag_id, **detail} if flag_id else detail)
 
 
-def list_flags(ws: Workspace, *, reviewer: str, purpose: str = "care_management",
+LOCAL = "local"  # the role recorded for someone at the workspace's own command line
+
+
+def list_flags(ws: Workspace, *, reviewer: str, role: str = LOCAL, purpose: str = "care_management",
                include_decided: bool = False) -> list[dict[str, Any]]:
     """The queue (open and deferred flags, highest risk first); looking at it is recorded."""
     _ready(ws)
-    _log(ws, reviewer, purpose, "list")
+    _log(ws, reviewer, role, purpose, "list")
     where = "" if include_decided else "WHERE status IN ('open', 'deferred')"
     cur = ws.con.execute(f"SELECT flag_id, model, version, outcome, as_of, score, why, status FROM _review_flags "
                          f"{where} ORDER BY score DESC, flag_id")
@@ -145,7 +150,8 @@ def list_flags(ws: Workspace, *, reviewer: str, purpose: str = "care_management"
     return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
-def show(ws: Workspace, flag_id: str, *, reviewer: str, purpose: str = "care_management") -> dict[str, Any]:
+def show(ws: Workspace, flag_id: str, *, reviewer: str, role: str = LOCAL,
+         purpose: str = "care_management") -> dict[str, Any]:
     """One flag with its reasons and decisions so far; opening it is recorded."""
     _ready(ws)
     cur = ws.con.execute("SELECT * FROM _review_flags WHERE flag_id = ?", [flag_id])
@@ -153,7 +159,7 @@ def show(ws: Workspace, flag_id: str, *, reviewer: str, purpose: str = "care_man
     if row is None:
         raise CaretwinError(f"no flag {flag_id!r} in the review queue")
     flag = dict(zip([d[0] for d in cur.description], row))
-    _log(ws, reviewer, purpose, "show", flag_id, flag["member_id"])
+    _log(ws, reviewer, role, purpose, "show", flag_id, flag["member_id"])
     if flag["reasons"] is None:
         flag["reasons"] = _explain(ws, flag)
     flag["reasons"] = json.loads(flag["reasons"])
@@ -164,7 +170,8 @@ def show(ws: Workspace, flag_id: str, *, reviewer: str, purpose: str = "care_man
     return flag
 
 
-def decide(ws: Workspace, flag_id: str, decision: str, reason: str, *, reviewer: str) -> str:
+def decide(ws: Workspace, flag_id: str, decision: str, reason: str, *, reviewer: str, role: str = LOCAL,
+           purpose: str = "care_management") -> str:
     """Record a person's decision on a flag; accept and override close it, defer keeps it in the queue."""
     if decision not in DECISIONS:
         raise CaretwinError(f"decision must be one of: {', '.join(DECISIONS)}")
@@ -173,7 +180,7 @@ def decide(ws: Workspace, flag_id: str, decision: str, reason: str, *, reviewer:
     if not reviewer:
         raise CaretwinError("say who is deciding (a reviewer name)")
     _ready(ws)
-    row = ws.con.execute("SELECT status FROM _review_flags WHERE flag_id = ?", [flag_id]).fetchone()
+    row = ws.con.execute("SELECT status, member_id FROM _review_flags WHERE flag_id = ?", [flag_id]).fetchone()
     if row is None:
         raise CaretwinError(f"no flag {flag_id!r} in the review queue")
     if row[0] == "decided":
@@ -183,12 +190,16 @@ def decide(ws: Workspace, flag_id: str, decision: str, reason: str, *, reviewer:
         con.execute("INSERT INTO _review_decisions VALUES (?, ?, ?, ?, ?)",
                     [flag_id, decision, reason.strip(), reviewer, _now()])
         con.execute("UPDATE _review_flags SET status = ? WHERE flag_id = ?", [status, flag_id])
+        # inside the transaction: if the trail cannot record the decision, the decision is not made
+        _log(ws, reviewer, role, purpose, "decide", flag_id, row[1], decision=decision)
     return status
 
 
-def export_decisions(ws: Workspace, path: str | Path) -> int:
+def export_decisions(ws: Workspace, path: str | Path, *, reviewer: str, role: str = LOCAL,
+                     purpose: str = "quality_improvement") -> int:
     """Every decision with its flag, as CSV (written aside, then renamed); returns the rows written."""
     _ready(ws)
+    _log(ws, reviewer, role, purpose, "export", file=Path(path).name)
     rows = ws.con.execute("""
         SELECT d.flag_id, f.member_id, f.model, f.version, f.outcome, f.as_of, round(f.score, 4), f.why,
                d.decision, d.reason, d.reviewer, d.decided_at

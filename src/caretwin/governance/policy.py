@@ -1,0 +1,59 @@
+"""Who may do what, and for which purposes: the whole authorisation policy, in one place.
+
+Every request names an action (below) and a purpose of use. It is allowed when the user's role holds the
+action and the purpose is one the role may act for. Only roles in `PERSON_LEVEL` see records about a
+person; every aggregate shown to another role has small cells suppressed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ROLES = ("admin", "analyst", "care_coordinator", "executive", "auditor")
+PERSON_LEVEL = frozenset({"care_coordinator"})
+
+# purposes of use each role may act for (HL7 v3 PurposeOfUse codes in caretwin.governance.audit)
+PURPOSES: dict[str, frozenset[str]] = {
+    "admin": frozenset({"administration", "operations"}),
+    "analyst": frozenset({"planning", "operations", "research", "quality_improvement"}),
+    "care_coordinator": frozenset({"care_management"}),
+    "executive": frozenset({"planning", "operations"}),
+    "auditor": frozenset({"audit"}),
+}
+
+_ALL = frozenset(ROLES)
+ACTIONS: dict[str, frozenset[str]] = {
+    "status.read": _ALL,
+    "quality.read": frozenset({"admin", "analyst", "executive"}),
+    "data.ingest": frozenset({"admin", "analyst"}),
+    "model.calibrate": frozenset({"analyst"}),
+    "scenario.run": frozenset({"analyst"}),
+    "scenario.read": frozenset({"analyst", "executive"}),
+    "report.read": frozenset({"analyst", "executive"}),
+    "aggregate.read": frozenset({"analyst", "executive", "care_coordinator"}),
+    "person.read": PERSON_LEVEL,
+    "review.read": PERSON_LEVEL,
+    "review.decide": PERSON_LEVEL,
+    "models.read": frozenset({"admin", "analyst", "executive", "auditor", "care_coordinator"}),
+    "models.train": frozenset({"analyst"}),
+    "models.approve": frozenset({"admin"}),
+    "audit.read": frozenset({"auditor"}),
+    "users.manage": frozenset({"admin"}),
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str
+
+
+def authorize(role: str, action: str, purpose: str) -> Decision:
+    if action not in ACTIONS:
+        raise KeyError(f"unknown action {action!r}")
+    if role not in ACTIONS[action]:
+        return Decision(False, f"the {role} role may not {action.replace('.', ' ')}")
+    if purpose not in PURPOSES.get(role, ()):
+        allowed = ", ".join(sorted(PURPOSES.get(role, ())))
+        return Decision(False, f"the {role} role may not act for {purpose!r} (its purposes: {allowed})")
+    return Decision(True, "allowed")
