@@ -3,6 +3,8 @@ sessions; the authorisation policy."""
 
 from datetime import timedelta
 
+import numpy as np
+
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
@@ -13,6 +15,7 @@ from caretwin.governance import users as U
 from caretwin.governance.audit import AuditTrail
 from caretwin.governance.policy import ACTIONS, PERSON_LEVEL, PURPOSES, ROLES, authorize
 from caretwin.governance.store import connect, engine_for
+from caretwin.governance.suppression import suppress_table
 
 
 @pytest.fixture()
@@ -142,3 +145,31 @@ def test_users_and_audit_commands(workspace, tmp_path):
         conn.execute(sa.text("UPDATE audit_events SET agent = 'someone else' WHERE seq = 1"))
     bad = run(app, ["audit", "verify", ws])
     assert bad.exit_code == 1 and "entry 1 was edited" in bad.output
+
+
+# ------------------------------------------------------------------ small cells in two-way tables
+def recoverable(counts, hide, limit=10):
+    """What an adversary learns from row and column totals: the sum hidden in each line."""
+    c = np.asarray(counts, float)
+    sums = [c[i][hide[i]].sum() for i in range(c.shape[0])] + [c[:, j][hide[:, j]].sum() for j in range(c.shape[1])]
+    singles = [c[i][hide[i]][0] for i in range(c.shape[0]) if hide[i].sum() == 1] + \
+              [c[:, j][hide[:, j]][0] for j in range(c.shape[1]) if hide[:, j].sum() == 1]
+    return [s for s in sums if 1 <= s <= limit] + [s for s in singles if s >= 1]
+
+
+def test_a_row_with_one_small_cell_hides_a_partner_in_its_row_and_column():
+    counts = np.array([[120, 4, 300], [80, 95, 210], [60, 70, 40]])
+    hide = suppress_table(counts)
+    assert hide[0, 1] and hide.sum() >= 4  # the 4, a partner in its row, one in its column, and their crossing
+    assert recoverable(counts, hide) == []  # no count 1-10 follows from the totals or percentages
+
+
+def test_two_small_cells_in_a_line_are_not_left_to_add_up_to_a_small_count():
+    counts = np.array([[3, 4, 200, 150], [90, 80, 70, 60]])
+    hide = suppress_table(counts)
+    assert recoverable(counts, hide) == [] and hide[0, :2].all()
+
+
+def test_zeros_may_show_and_a_table_without_small_cells_is_untouched():
+    counts = np.array([[0, 50], [40, 30]])
+    assert not suppress_table(counts).any()

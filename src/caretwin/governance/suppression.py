@@ -31,3 +31,26 @@ def suppress_breakdown(*counts: np.ndarray, limit: int = SMALL_CELL_MAX) -> np.n
         others = np.flatnonzero(~hide)
         hide[others[np.argmin(first[others])]] = True
     return hide
+
+
+def suppress_table(counts: np.ndarray, limit: int = SMALL_CELL_MAX) -> np.ndarray:
+    """Mask of the cells to hide in a two-way table shown with its row and column totals (and so with any
+    percentage of a total): primary suppression, then, until nothing changes, in every row and column whose
+    hidden cells add up to 1-`limit` (one hidden cell, or several small ones), also the smallest shown cell
+    with a count. Subtracting the shown cells from a total then gives no count from 1 to `limit`."""
+    c = np.rint(np.asarray(counts, dtype=np.float64))
+    if c.ndim == 1:
+        c = c[None, :]
+    hide = small(c, limit)
+    changed = True
+    while changed:
+        changed = False
+        for lines, view in ((c, hide), (c.T, hide.T)):
+            for i in range(lines.shape[0]):
+                line, mask = lines[i], view[i]
+                recoverable = 1 <= line[mask].sum() <= limit or (mask.sum() == 1 and line[mask].sum() >= 1)
+                shown = np.flatnonzero(~mask & (line > 0))
+                if mask.any() and recoverable and len(shown):
+                    view[i, shown[np.argmin(line[shown])]] = True
+                    changed = True
+    return hide.reshape(np.shape(counts))
