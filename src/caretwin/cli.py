@@ -775,6 +775,25 @@ def review_export(
     typer.echo(f"{n:,} decisions written to {out}")
 
 
+@app.command()
+def serve(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 8000,
+    database: Annotated[str | None, typer.Option("--database", help="Governance database URL (default: the "
+                                                 "workspace's SQLite file, or CARETWIN_DATABASE_URL).")] = None,
+) -> None:
+    """Serve the governed REST API (OpenAPI schema at /docs and /openapi.json)."""
+    import uvicorn
+
+    from caretwin.api.app import create_app
+
+    with _refusals():
+        api = create_app(workspace, database=database)
+    typer.echo(f"caretwin serving {workspace} at http://{host}:{port} (API schema at /docs)")
+    uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
+
+
 users_app = typer.Typer(help="Local users of the governed server.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)

@@ -1,0 +1,1 @@
+"""The governed REST API over a workspace (FastAPI; `caretwin serve`)."""

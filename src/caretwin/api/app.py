@@ -1,0 +1,388 @@
+"""The governed REST API (`caretwin serve`): what the CLI does, behind log-in, roles and purposes of use.
+
+Every request but log-in carries a session token (`Authorization: Bearer ...`) and states its purpose of use
+(`X-Purpose-Of-Use`). Each route names one action of `caretwin.governance.policy`; a refusal is answered
+403 and recorded in the audit trail. Reads of person-level data and every change are recorded too.
+Aggregates go to roles without person-level access with small cells suppressed.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from caretwin import __version__
+from caretwin.api.jobs import Jobs
+from caretwin.errors import CaretwinError
+from caretwin.governance import users as accounts
+from caretwin.governance.audit import AuditTrail
+from caretwin.governance.policy import PERSON_LEVEL, authorize
+from caretwin.governance.store import engine_for
+from caretwin.governance.suppression import suppress_table
+from caretwin.workspace import Workspace
+
+LOGIN_LIMIT = 10  # log-in attempts per client address per minute, on top of the per-account lockout
+SCENARIO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\.ya?ml$")
+
+# dimensions an aggregate may be broken down or filtered by, as SQL over members m and regions r
+DIMENSIONS = {
+    "region": "m.region_id", "sex": "m.sex", "race_ethnicity": "coalesce(m.race_ethnicity, 'unknown')",
+    "rurality": "coalesce(r.rurality, 'unknown')", "acuity_tier": "CAST(coalesce(m.acuity_tier, 0) AS VARCHAR)",
+    "age_band": """CASE WHEN a.end_year - m.birth_year < 18 THEN '0-17' WHEN a.end_year - m.birth_year < 45 THEN '18-44'
+        WHEN a.end_year - m.birth_year < 65 THEN '45-64' WHEN a.end_year - m.birth_year < 75 THEN '65-74'
+        WHEN a.end_year - m.birth_year < 85 THEN '75-84' ELSE '85+' END""",
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    role: str
+    purpose: str
+
+
+class Login(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class Decision(BaseModel):
+    decision: str = Field(pattern="^(accept|override|defer)$")
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class Approval(BaseModel):
+    purposes: list[str] = Field(min_length=1, max_length=10)
+
+
+class NewUser(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    role: str
+    password: str = Field(min_length=12, max_length=1024)
+
+
+class ScenarioRun(BaseModel):
+    files: list[str] = Field(min_length=1, max_length=10, description="Scenario files in WORKSPACE/scenarios/.")
+    replications: int | None = Field(default=None, ge=1, le=10_000)
+    seed: int | None = None
+
+
+class Server:
+    """What the routes share: the workspace (one connection per thread), the governance store, the jobs."""
+
+    def __init__(self, workspace: Path, database: str | None):
+        self.path = Path(workspace).absolute()
+        Workspace.open(self.path).close()  # a clear error now for a folder that is not a workspace
+        self.engine = engine_for(self.path, database)
+        self._local = threading.local()
+        self.jobs = Jobs()
+        self._logins: dict[str, deque[float]] = defaultdict(deque)
+        self._logins_lock = threading.Lock()
+        self.trail = AuditTrail(self.engine, self.path, self.workspace().key())
+
+    def workspace(self) -> Workspace:
+        """This thread's workspace (DuckDB connections are not shared between threads)."""
+        ws = getattr(self._local, "ws", None)
+        if ws is None:
+            ws = self._local.ws = Workspace.open(self.path)
+        return ws
+
+    def login_allowed(self, client: str) -> bool:
+        now = time.monotonic()
+        with self._logins_lock:
+            q = self._logins[client]
+            while q and now - q[0] > 60:
+                q.popleft()
+            q.append(now)
+            return len(q) <= LOGIN_LIMIT
+
+
+def create_app(workspace: str | Path, *, database: str | None = None) -> FastAPI:
+    server = Server(Path(workspace), database)
+    app = FastAPI(title="caretwin", version=__version__,
+                  description="The governed API of a caretwin workspace. Every request states a purpose of use.")
+    app.state.server = server
+
+    @app.exception_handler(CaretwinError)
+    def _user_error(request: Request, exc: CaretwinError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    def allowed(action: str):
+        def check(authorization: Annotated[str | None, Header()] = None,
+                  x_purpose_of_use: Annotated[str | None, Header()] = None) -> Principal:
+            token = (authorization or "").removeprefix("Bearer ").strip()
+            user = accounts.user_for(server.engine, token) if token else None
+            if user is None:
+                raise HTTPException(401, "log in first (POST /api/session), then send the token as a Bearer token",
+                                    headers={"WWW-Authenticate": "Bearer"})
+            purpose = (x_purpose_of_use or "").strip()
+            if not purpose:
+                raise HTTPException(400, "state the purpose of use in the X-Purpose-Of-Use header")
+            decision = authorize(user.role, action, purpose)
+            if not decision.allowed:
+                server.trail.record(kind="security", action="E", subtype=action, agent=user.name, role=user.role,
+                                    purpose=purpose[:32], entity_type="request", outcome="4",
+                                    detail={"refused": decision.reason})
+                raise HTTPException(403, decision.reason)
+            return Principal(user.name, user.role, purpose)
+        check.action = action  # read by the authorisation-matrix test and the docs
+        return Depends(check)
+
+    # ------------------------------------------------------------------ sessions
+    @app.get("/api/health", tags=["status"])
+    def health() -> dict[str, str]:
+        """Liveness, without log-in."""
+        return {"status": "ok", "version": __version__}
+
+    @app.post("/api/session", tags=["session"])
+    def log_in(body: Login, request: Request) -> dict[str, Any]:
+        """Exchange a name and password for a session token."""
+        client = request.client.host if request.client else "unknown"
+        if not server.login_allowed(client):
+            raise HTTPException(429, "too many log-in attempts from this address; wait a minute")
+        try:
+            token, user = accounts.log_in(server.engine, body.name, body.password)
+        except CaretwinError as exc:
+            server.trail.record(kind="login", action="E", subtype="session.create", agent=body.name[:64],
+                                role="unknown", purpose="administration", entity_type="session", outcome="4")
+            raise HTTPException(401, str(exc)) from None
+        server.trail.record(kind="login", action="E", subtype="session.create", agent=user.name, role=user.role,
+                            purpose="administration", entity_type="session")
+        return {"token": token, "name": user.name, "role": user.role}
+
+    @app.delete("/api/session", tags=["session"])
+    def log_out(authorization: Annotated[str | None, Header()] = None) -> dict[str, str]:
+        accounts.log_out(server.engine, (authorization or "").removeprefix("Bearer ").strip())
+        return {"status": "logged out"}
+
+    # ------------------------------------------------------------------ workspace
+    @app.get("/api/status", tags=["status"])
+    def status(who: Principal = allowed("status.read")) -> dict[str, Any]:
+        """Table counts and date ranges of the workspace."""
+        ws = server.workspace()
+        s = ws.status()
+        return {"name": s.name, "tables": s.tables, "date_ranges": s.date_ranges, "caretwin_version": __version__}
+
+    @app.get("/api/aggregates/members", tags=["aggregates"])
+    def members_by(
+        who: Principal = allowed("aggregate.read"),
+        by: Annotated[list[str], Query(description=f"One or two of: {', '.join(DIMENSIONS)}.")] = ["region"],  # noqa: B006
+        filter: Annotated[list[str], Query(description="dimension:value, e.g. region:R01.")] = [],  # noqa: A002,B006
+        sort: Annotated[str, Query(pattern="^(key|count|-count)$")] = "key",
+    ) -> dict[str, Any]:
+        """Enrolled members counted by one or two dimensions, with their row and column totals. Counts of 1-10
+        are hidden (with partner cells, so no total gives them away) unless the role sees person-level data."""
+        return _members_by(server, who, by, filter, sort)
+
+    # ------------------------------------------------------------------ scenarios
+    @app.get("/api/runs", tags=["scenarios"])
+    def runs(who: Principal = allowed("scenario.read")) -> list[dict[str, Any]]:
+        from caretwin.simulate.results import list_runs
+
+        ws = server.workspace()
+        return [{k: (str(v) if k in ("created_at", "start_date") else v) for k, v in r.items()}
+                for r in list_runs(ws)]
+
+    @app.get("/api/comparisons", tags=["scenarios"])
+    def comparison(who: Principal = allowed("scenario.read"),
+                   run: Annotated[list[str], Query(min_length=2, description="Baseline run id, then others.")] = []  # noqa: B006
+                   ) -> Response:
+        """Paired differences, failure risk by region, who bears the gap (suppressed), value for money."""
+        from caretwin.scenarios import compare
+
+        ws = server.workspace()
+        return Response(compare(ws, run).to_json(), media_type="application/json")
+
+    @app.get("/api/reports", tags=["scenarios"], response_class=HTMLResponse)
+    def report(who: Principal = allowed("report.read"),
+               run: Annotated[list[str], Query(min_length=2)] = []) -> HTMLResponse:  # noqa: B006
+        """The board report of a comparison, as one self-contained HTML page."""
+        from caretwin.reports.board import render_html
+        from caretwin.scenarios import compare
+
+        ws = server.workspace()
+        return HTMLResponse(render_html(compare(ws, run)))
+
+    @app.post("/api/scenario-runs", tags=["scenarios"], status_code=202)
+    def run_scenarios(body: ScenarioRun, who: Principal = allowed("scenario.run")) -> dict[str, Any]:
+        """Start scenario runs as a background job; follow it at /api/jobs/{id}."""
+        folder = server.path / "scenarios"
+        for name in body.files:  # plain names inside the workspace's scenarios folder, nothing else
+            if not SCENARIO_NAME.match(name) or not (folder / name).is_file():
+                raise HTTPException(400, f"{name!r}: not a scenario file in the workspace's scenarios folder")
+        server.trail.record(kind="change", action="E", subtype="scenario.run", agent=who.name, role=who.role,
+                            purpose=who.purpose, entity_type="scenario", detail={"files": body.files})
+        files = [folder / n for n in body.files]
+
+        def work(progress, cancelled):
+            from caretwin.scenarios import run_scenarios as run_all
+
+            def report(done: int, total: int) -> None:
+                if cancelled():
+                    raise _Cancelled()
+                progress(done, total)
+
+            return [r.run_id for r in run_all(server.path, files, replications=body.replications, seed=body.seed,
+                                              progress=report)]
+
+        job = server.jobs.start("scenario runs", who.name, work)
+        return asdict(job)
+
+    @app.get("/api/jobs/{job_id}", tags=["jobs"])
+    def job(job_id: str, who: Principal = allowed("scenario.run")) -> dict[str, Any]:
+        return asdict(server.jobs.get(job_id))
+
+    @app.delete("/api/jobs/{job_id}", tags=["jobs"])
+    def cancel(job_id: str, who: Principal = allowed("scenario.run")) -> dict[str, Any]:
+        return asdict(server.jobs.cancel(job_id))
+
+    # ------------------------------------------------------------------ risk review
+    @app.get("/api/review/flags", tags=["review"])
+    def flags(who: Principal = allowed("review.read"), include_decided: bool = False) -> list[dict[str, Any]]:
+        from caretwin.risk.review import list_flags
+
+        ws = server.workspace()
+        rows = list_flags(ws, reviewer=who.name, role=who.role, purpose=who.purpose,
+                          include_decided=include_decided)
+        return [{**r, "as_of": str(r["as_of"])} for r in rows]
+
+    @app.get("/api/review/flags/{flag_id}", tags=["review"])
+    def flag(flag_id: str, who: Principal = allowed("person.read")) -> dict[str, Any]:
+        from caretwin.risk.review import show
+
+        ws = server.workspace()
+        f = show(ws, flag_id, reviewer=who.name, role=who.role, purpose=who.purpose)
+        return {k: (str(v) if k in ("as_of", "created_at") else v) for k, v in f.items()}
+
+    @app.post("/api/review/flags/{flag_id}/decision", tags=["review"])
+    def decide(flag_id: str, body: Decision, who: Principal = allowed("review.decide")) -> dict[str, str]:
+        from caretwin.risk.review import decide as record
+
+        ws = server.workspace()
+        status = record(ws, flag_id, body.decision, body.reason, reviewer=who.name, role=who.role,
+                        purpose=who.purpose)
+        return {"flag_id": flag_id, "status": status}
+
+    # ------------------------------------------------------------------ models
+    @app.get("/api/models", tags=["models"])
+    def models(who: Principal = allowed("models.read")) -> list[dict[str, Any]]:
+        from caretwin.risk.registry import list_models
+
+        ws = server.workspace()
+        return [{k: (str(v) if k.endswith("_at") else v) for k, v in r.items()} for r in list_models(ws)]
+
+    @app.get("/api/models/{name}/{version}", tags=["models"])
+    def model_card(name: str, version: int, who: Principal = allowed("models.read")) -> dict[str, Any]:
+        from caretwin.risk.registry import get_card
+
+        ws = server.workspace()
+        return asdict(get_card(ws, name, version))
+
+    @app.post("/api/models/{name}/{version}/approval", tags=["models"])
+    def approve(name: str, version: int, body: Approval, who: Principal = allowed("models.approve")) -> dict[str, Any]:
+        from caretwin.risk.registry import approve as record
+
+        ws = server.workspace()
+        card = record(ws, name, version, body.purposes, by=who.name)
+        server.trail.record(kind="change", action="U", subtype="models.approve", agent=who.name, role=who.role,
+                            purpose=who.purpose, entity_type="model", entity_id=f"{name}/v{version}",
+                            detail={"purposes": body.purposes})
+        return {"name": card.name, "version": card.version, "status": card.status, "approved_for": card.approved_for}
+
+    # ------------------------------------------------------------------ audit and users
+    @app.get("/api/audit", tags=["audit"])
+    def audit(who: Principal = allowed("audit.read"), after: Annotated[int, Query(ge=0)] = 0,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+        server.trail.record(kind="query", action="E", subtype="audit.read", agent=who.name, role=who.role,
+                            purpose=who.purpose, entity_type="audit_trail", detail={"after": after, "limit": limit})
+        return [asdict(e) for e in server.trail.entries(after=after, limit=limit)]
+
+    @app.get("/api/audit/verify", tags=["audit"])
+    def verify(who: Principal = allowed("audit.read")) -> dict[str, Any]:
+        problems = server.trail.verify()
+        return {"intact": not problems, "problems": problems}
+
+    @app.get("/api/audit/export", tags=["audit"])
+    def export(who: Principal = allowed("audit.read")) -> Response:
+        """The trail as FHIR R4 AuditEvent resources, one per line."""
+        import json
+
+        from caretwin.governance.audit import to_fhir
+
+        server.trail.record(kind="export", action="R", subtype="audit.export", agent=who.name, role=who.role,
+                            purpose=who.purpose, entity_type="audit_trail")
+        body = "".join(json.dumps(to_fhir(e), separators=(",", ":")) + "\n" for e in server.trail.entries())
+        return Response(body, media_type="application/fhir+ndjson")
+
+    @app.get("/api/users", tags=["users"])
+    def users(who: Principal = allowed("users.manage")) -> list[dict[str, Any]]:
+        return [asdict(u) for u in accounts.list_users(server.engine)]
+
+    @app.post("/api/users", tags=["users"], status_code=201)
+    def add_user(body: NewUser, who: Principal = allowed("users.manage")) -> dict[str, Any]:
+        u = accounts.add_user(server.engine, body.name, body.role, body.password)
+        server.trail.record(kind="change", action="C", subtype="users.add", agent=who.name, role=who.role,
+                            purpose=who.purpose, entity_type="user", entity_id=u.name, detail={"role": u.role})
+        return asdict(u)
+
+    return app
+
+
+class _Cancelled(Exception):
+    """Raised inside a job's progress report when someone cancelled it."""
+
+
+def _members_by(server: Server, who: Principal, by: list[str], filters: list[str], sort: str) -> dict[str, Any]:
+    if not 1 <= len(by) <= 2 or len(set(by)) != len(by) or any(b not in DIMENSIONS for b in by):
+        raise HTTPException(400, f"by: one or two different dimensions of: {', '.join(DIMENSIONS)}")
+    where, params = [], []
+    for f in filters:
+        dim, _, value = f.partition(":")
+        if dim not in DIMENSIONS or not value:
+            raise HTTPException(400, f"filter {f!r}: write dimension:value, a dimension of: {', '.join(DIMENSIONS)}")
+        where.append(f"{DIMENSIONS[dim]} = ?")
+        params.append(value)  # values are bound, never spliced into the SQL
+    keys = [DIMENSIONS[b] for b in by]
+    sql = f"""SELECT {', '.join(f'{k} AS k{i}' for i, k in enumerate(keys))}, count(*) AS n
+        FROM members m LEFT JOIN regions r ON r.region_id = m.region_id,
+             (SELECT year(max(admit_date)) AS end_year FROM encounters) a
+        WHERE m.enrollment_end IS NULL AND m.death_date IS NULL {''.join(' AND ' + w for w in where)}
+        GROUP BY ALL"""
+    ws = server.workspace()
+    rows = ws.con.execute(sql, params).fetchall()
+    rows_k = sorted({r[0] for r in rows})
+    cols_k = sorted({r[1] for r in rows}) if len(by) == 2 else [None]
+    counts = np.zeros((len(rows_k), len(cols_k)))
+    for r in rows:
+        counts[rows_k.index(r[0]), cols_k.index(r[1] if len(by) == 2 else None)] = r[-1]
+    person_level = who.role in PERSON_LEVEL
+    hide = np.zeros_like(counts, dtype=bool) if person_level else suppress_table(counts)
+    total = float(counts.sum())
+    cells = []
+    for i, a in enumerate(rows_k):
+        for j, b in enumerate(cols_k):
+            key = {by[0]: a} | ({by[1]: b} if len(by) == 2 else {})
+            shown = not hide[i, j]
+            cells.append({"key": key, "count": int(counts[i, j]) if shown else None,
+                          "share": round(100 * counts[i, j] / total, 1) if shown and total else None,
+                          "suppressed": not shown})
+    if sort != "key":
+        cells.sort(key=lambda c: (c["count"] is None, -(c["count"] or 0) if sort == "-count" else (c["count"] or 0)))
+    return {"by": by, "filters": filters, "cells": cells, "total": int(total),
+            "row_totals": {str(a): int(counts[i].sum()) for i, a in enumerate(rows_k)},
+            "column_totals": {str(b): int(counts[:, j].sum()) for j, b in enumerate(cols_k)} if len(by) == 2 else {},
+            "suppression": "none: person-level role" if person_level else
+            "counts of 1-10 hidden, with partner cells so that no total or share gives them away"}
+
+
+__all__ = ["DIMENSIONS", "Principal", "create_app"]

@@ -1,0 +1,186 @@
+"""The governed REST API: every route x every role, refusals audited, suppression for aggregate roles,
+hostile input, and a scenario run as a background job."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from caretwin.api.app import create_app
+from caretwin.governance.policy import PURPOSES, ROLES, authorize
+from caretwin.governance.store import engine_for
+from caretwin.governance.users import add_user
+from caretwin.ingest import ingest
+from caretwin.risk.registry import approve, register
+from caretwin.risk.review import score
+from caretwin.risk.train import fit_outcome
+
+PASSWORD = "a long enough passphrase"
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, extract_csv):
+    from caretwin import Workspace
+
+    root = tmp_path_factory.mktemp("api")
+    ws = Workspace.create(root / "ws")
+    ingest(ws, extract_csv)
+    f = fit_outcome(ws, "ed_90d", lookback_days=60, n_boot=10)
+    card = register(ws, f.model, f.card, by="analyst")
+    approve(ws, card.name, card.version, ["care_management"], by="medical director")
+    score(ws, card.name)
+    (ws.path / "scenarios").mkdir()
+    (ws.path / "scenarios" / "baseline.yaml").write_text(
+        "name: baseline\nbaseline: defaults\nhorizon_weeks: 8\nreplications: 3\nseed: 1\n")
+    ws.close()
+    for role in ROLES:
+        add_user(engine_for(root / "ws"), role, role, PASSWORD)
+    client = TestClient(create_app(root / "ws"))
+    tokens = {role: client.post("/api/session", json={"name": role, "password": PASSWORD}).json()["token"]
+              for role in ROLES}
+    return client, tokens
+
+
+def as_(tokens, role, purpose=None):
+    return {"Authorization": f"Bearer {tokens[role]}", "X-Purpose-Of-Use": purpose or sorted(PURPOSES[role])[0]}
+
+
+def sample_requests(client, tokens):
+    """One well-formed request for every route of the API (a new route must be added here)."""
+    h = as_(tokens, "care_coordinator")
+    flag = client.get("/api/review/flags", headers=h).json()[0]["flag_id"]
+    model = client.get("/api/models", headers=h).json()[0]
+    return {
+        ("GET", "/api/status"): {},
+        ("GET", "/api/aggregates/members"): {"params": {"by": "region"}},
+        ("GET", "/api/runs"): {},
+        ("GET", "/api/comparisons"): {"params": {"run": ["nope1", "nope2"]}},
+        ("GET", "/api/reports"): {"params": {"run": ["nope1", "nope2"]}},
+        ("POST", "/api/scenario-runs"): {"json": {"files": ["missing.yaml"]}},
+        ("GET", "/api/jobs/{job_id}"): {"path": {"job_id": "nojob"}},
+        ("DELETE", "/api/jobs/{job_id}"): {"path": {"job_id": "nojob"}},
+        ("GET", "/api/review/flags"): {},
+        ("GET", "/api/review/flags/{flag_id}"): {"path": {"flag_id": flag}},
+        ("POST", "/api/review/flags/{flag_id}/decision"): {"path": {"flag_id": "unknown"},
+                                                            "json": {"decision": "defer", "reason": "matrix"}},
+        ("GET", "/api/models"): {},
+        ("GET", "/api/models/{name}/{version}"): {"path": {"name": model["name"], "version": model["version"]}},
+        ("POST", "/api/models/{name}/{version}/approval"): {"path": {"name": model["name"], "version": model["version"]},
+                                                            "json": {"purposes": ["planning"]}},
+        ("GET", "/api/audit"): {},
+        ("GET", "/api/audit/verify"): {},
+        ("GET", "/api/audit/export"): {},
+        ("GET", "/api/users"): {},
+        ("POST", "/api/users"): {"json": {"name": "matrix-user", "role": "bogus", "password": PASSWORD}},
+    }
+
+
+def guarded_routes(app):
+    """(method, path, action) of every route that checks a policy action."""
+    out = []
+    for route in app.routes:
+        deps = getattr(getattr(route, "dependant", None), "dependencies", [])
+        actions = [getattr(d.call, "action", None) for d in deps if getattr(d.call, "action", None)]
+        for method in getattr(route, "methods", ()):
+            if actions:
+                out.append((method, route.path, actions[0]))
+    return out
+
+
+def test_every_route_for_every_role_is_allowed_or_refused_as_the_policy_says(served):
+    client, tokens = served
+    samples = sample_requests(client, tokens)
+    routes = guarded_routes(client.app)
+    assert {(m, p) for m, p, _ in routes} == set(samples)  # every guarded route is in the matrix
+    for method, path, action in routes:
+        s = samples[(method, path)]
+        url = path.format(**s.get("path", {}))
+        for role in ROLES:
+            purpose = sorted(PURPOSES[role])[0]
+            res = client.request(method, url, headers=as_(tokens, role, purpose), params=s.get("params"),
+                                 json=s.get("json"))
+            expected = authorize(role, action, purpose).allowed
+            assert (res.status_code != 403) == expected, (method, path, role, res.status_code, res.text)
+            assert res.status_code < 500, (method, path, role, res.text)
+
+
+def test_without_a_session_or_a_purpose_nothing_is_served(served):
+    client, tokens = served
+    assert client.get("/api/status").status_code == 401
+    assert client.get("/api/status", headers={"Authorization": "Bearer forged"}).status_code == 401
+    res = client.get("/api/status", headers={"Authorization": f"Bearer {tokens['analyst']}"})
+    assert res.status_code == 400 and "purpose of use" in res.json()["detail"]
+    # the right role for the wrong purpose
+    res = client.get("/api/review/flags", headers=as_(tokens, "care_coordinator", "research"))
+    assert res.status_code == 403 and "care_management" in res.json()["detail"]
+
+
+def test_an_executives_request_for_person_level_data_is_refused_and_audited(served):
+    client, tokens = served
+    res = client.get("/api/review/flags", headers=as_(tokens, "executive", "planning"))
+    assert res.status_code == 403
+    trail = client.get("/api/audit", headers=as_(tokens, "auditor"), params={"limit": 1000}).json()
+    refusal = [e for e in trail if e["agent"] == "executive" and e["subtype"] == "review.read"]
+    assert refusal and refusal[-1]["outcome"] == "4" and refusal[-1]["type"] == "110113"
+
+
+def test_aggregates_hide_small_cells_from_analysts_but_not_from_care_coordinators(served):
+    client, tokens = served
+    params = {"by": ["region", "race_ethnicity"]}
+    analyst = client.get("/api/aggregates/members", headers=as_(tokens, "analyst"), params=params).json()
+    coordinator = client.get("/api/aggregates/members", headers=as_(tokens, "care_coordinator"), params=params).json()
+    true = {tuple(c["key"].values()): c["count"] for c in coordinator["cells"]}
+    assert any(1 <= n <= 10 for n in true.values())  # the county has small cells to hide
+    for c in analyst["cells"]:
+        n = true[tuple(c["key"].values())]
+        if 1 <= n <= 10:
+            assert c["suppressed"] and c["count"] is None and c["share"] is None
+    assert analyst["total"] == coordinator["total"] and not any(c["suppressed"] for c in coordinator["cells"])
+
+
+def test_hostile_filters_sorts_and_file_names_are_refused_or_harmless(served):
+    client, tokens = served
+    h = as_(tokens, "analyst")
+    res = client.get("/api/aggregates/members", headers=h, params={"filter": "region:R01' OR '1'='1"})
+    assert res.status_code == 200 and res.json()["total"] == 0  # bound as a value: no member has that region
+    assert client.get("/api/aggregates/members", headers=h,
+                      params={"by": "region; DROP TABLE members"}).status_code == 400
+    assert client.get("/api/aggregates/members", headers=h, params={"sort": "count; --"}).status_code == 422
+    assert client.get("/api/status", headers=h).json()["tables"]["members"] > 0  # still there
+    for name in ("../caretwin.toml", "../../etc/passwd", "/etc/passwd", "baseline.yaml/../../x.yaml"):
+        res = client.post("/api/scenario-runs", headers=h, json={"files": [name]})
+        assert res.status_code == 400 and "not a scenario file" in res.json()["detail"]
+
+
+def test_log_in_attempts_are_limited_and_logs_hold_no_secrets(served, caplog):
+    client, tokens = served
+    caplog.set_level(logging.DEBUG)
+    codes = [client.post("/api/session", json={"name": "analyst", "password": "wrong guess 123"}).status_code
+             for _ in range(12)]
+    assert codes[0] == 401 and codes[-1] == 429
+    flag = client.get("/api/review/flags", headers=as_(tokens, "care_coordinator")).json()[0]
+    client.get(f"/api/review/flags/{flag['flag_id']}", headers=as_(tokens, "care_coordinator"))
+    text = caplog.text
+    assert PASSWORD not in text and tokens["analyst"] not in text and "p_" not in text
+
+
+def test_a_scenario_run_is_a_background_job_with_progress_and_an_auditor_can_verify_the_trail(served):
+    client, tokens = served
+    h = as_(tokens, "analyst")
+    job = client.post("/api/scenario-runs", headers=h, json={"files": ["baseline.yaml"], "replications": 3}).json()
+    assert job["status"] in ("queued", "running")
+    for _ in range(600):
+        job = client.get(f"/api/jobs/{job['job_id']}", headers=h).json()
+        if job["status"] not in ("queued", "running"):
+            break
+        time.sleep(0.2)
+    assert job["status"] == "done", job["error"]
+    assert job["done"] == job["total"] > 0 and len(job["result"]) == 1
+    assert job["result"][0] in {r["run_id"] for r in client.get("/api/runs", headers=h).json()}
+    verified = client.get("/api/audit/verify", headers=as_(tokens, "auditor")).json()
+    assert verified == {"intact": True, "problems": []}
+    export = client.get("/api/audit/export", headers=as_(tokens, "auditor"))
+    assert export.headers["content-type"].startswith("application/fhir+ndjson") and export.text.count("\n") > 10
