@@ -61,3 +61,15 @@ def test_every_code_map_entry_and_quality_check_kind_is_documented():
     quality_doc = (ROOT / "docs" / "quality.md").read_text()
     for kind, (severity, threshold, _) in KINDS.items():
         assert f"| `{kind}` | {severity} | {threshold:g}% |" in quality_doc, f"docs/quality.md lacks {kind}"
+
+
+def test_every_api_route_is_in_docs_api(tmp_path):
+    from caretwin import Workspace
+    from caretwin.api.app import create_app
+
+    Workspace.create(tmp_path / "ws").close()
+    text = (ROOT / "docs" / "api.md").read_text()
+    for route in create_app(tmp_path / "ws").routes:
+        if route.path.startswith("/api/"):
+            for method in route.methods:
+                assert f"`{method} {route.path}" in text, f"docs/api.md lacks {method} {route.path}"
