@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/scenarios.py
 	$(BIN)/python benchmarks/uci_readmission.py
 	$(BIN)/python benchmarks/risk_scoring.py
+	$(BIN)/python benchmarks/api_load.py
 
 docs: $(STAMP)
 	$(BIN)/caretwin schema --markdown > docs/data-model.md

@@ -55,6 +55,7 @@ def sample_requests(client, tokens):
     model = client.get("/api/models", headers=h).json()[0]
     return {
         ("GET", "/api/status"): {},
+        ("POST", "/api/ingest"): {"files": {"files": ("not a data file.txt", b"x")}},
         ("GET", "/api/aggregates/members"): {"params": {"by": "region"}},
         ("GET", "/api/runs"): {},
         ("GET", "/api/comparisons"): {"params": {"run": ["nope1", "nope2"]}},
@@ -101,7 +102,7 @@ def test_every_route_for_every_role_is_allowed_or_refused_as_the_policy_says(ser
         for role in ROLES:
             purpose = sorted(PURPOSES[role])[0]
             res = client.request(method, url, headers=as_(tokens, role, purpose), params=s.get("params"),
-                                 json=s.get("json"))
+                                 json=s.get("json"), files=s.get("files"))
             expected = authorize(role, action, purpose).allowed
             assert (res.status_code != 403) == expected, (method, path, role, res.status_code, res.text)
             assert res.status_code < 500, (method, path, role, res.text)
@@ -172,11 +173,7 @@ def test_a_scenario_run_is_a_background_job_with_progress_and_an_auditor_can_ver
     h = as_(tokens, "analyst")
     job = client.post("/api/scenario-runs", headers=h, json={"files": ["baseline.yaml"], "replications": 3}).json()
     assert job["status"] in ("queued", "running")
-    for _ in range(600):
-        job = client.get(f"/api/jobs/{job['job_id']}", headers=h).json()
-        if job["status"] not in ("queued", "running"):
-            break
-        time.sleep(0.2)
+    job = wait(client, job, h)
     assert job["status"] == "done", job["error"]
     assert job["done"] == job["total"] > 0 and len(job["result"]) == 1
     assert job["result"][0] in {r["run_id"] for r in client.get("/api/runs", headers=h).json()}
@@ -184,3 +181,32 @@ def test_a_scenario_run_is_a_background_job_with_progress_and_an_auditor_can_ver
     assert verified == {"intact": True, "problems": []}
     export = client.get("/api/audit/export", headers=as_(tokens, "auditor"))
     assert export.headers["content-type"].startswith("application/fhir+ndjson") and export.text.count("\n") > 10
+
+
+def wait(client, job, headers):
+    for _ in range(600):
+        job = client.get(f"/api/jobs/{job['job_id']}", headers=headers).json()
+        if job["status"] not in ("queued", "running"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job} did not finish")
+
+
+def test_an_upload_is_ingested_as_a_job_and_names_and_sizes_are_checked(served, extract_csv):
+    client, tokens = served
+    h = as_(tokens, "analyst")
+    before = client.get("/api/status", headers=h).json()["tables"]["regions"]
+    files = [("files", (p.name, p.read_bytes())) for p in sorted(extract_csv.iterdir()) if p.name.startswith("regions")
+             or p.name == "manifest.json"]
+    job = client.post("/api/ingest", headers=h, files=files).json()
+    job = wait(client, job, h)
+    assert job["status"] == "done", job["error"]
+    assert client.get("/api/status", headers=h).json()["tables"]["regions"] == before  # the same regions, replaced
+    for name in ("../regions.csv", "..%2Fregions.csv", "/etc/passwd.csv", "regions.csv/..", ".hidden.csv"):
+        res = client.post("/api/ingest", headers=h, files=[("files", (name, b"region_id\n"))])
+        assert res.status_code == 400 and "plain, distinct names" in res.json()["detail"], name
+    uploads = client.app.state.server.path / "uploads"
+    kept = set(uploads.iterdir())
+    small = TestClient(create_app(client.app.state.server.path, max_upload=1000))
+    res = small.post("/api/ingest", headers=h, files=[("files", ("regions.csv", b"x" * 5000))])
+    assert res.status_code == 413 and set(uploads.iterdir()) == kept  # nothing of a refused upload is kept

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -25,6 +25,7 @@ from caretwin import __version__
 from caretwin.api.jobs import Jobs
 from caretwin.errors import CaretwinError
 from caretwin.governance import users as accounts
+from caretwin.ingest import FORMATS
 from caretwin.governance.audit import AuditTrail
 from caretwin.governance.policy import PERSON_LEVEL, authorize
 from caretwin.governance.store import engine_for
@@ -32,6 +33,9 @@ from caretwin.governance.suppression import suppress_table
 from caretwin.workspace import Workspace
 
 LOGIN_LIMIT = 10  # log-in attempts per client address per minute, on top of the per-account lockout
+MAX_UPLOAD = 512 * 1024 * 1024  # bytes per ingest request, all files together
+UPLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,120}\.(csv|parquet|ndjson|json|jsonl|toml)(\.gz)?$")
+CHUNK = 1024 * 1024
 SCENARIO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\.ya?ml$")
 
 # dimensions an aggregate may be broken down or filtered by, as SQL over members m and regions r
@@ -80,8 +84,9 @@ class ScenarioRun(BaseModel):
 class Server:
     """What the routes share: the workspace (one connection per thread), the governance store, the jobs."""
 
-    def __init__(self, workspace: Path, database: str | None):
+    def __init__(self, workspace: Path, database: str | None, max_upload: int = MAX_UPLOAD):
         self.path = Path(workspace).absolute()
+        self.max_upload = max_upload
         Workspace.open(self.path).close()  # a clear error now for a folder that is not a workspace
         self.engine = engine_for(self.path, database)
         self._local = threading.local()
@@ -107,8 +112,8 @@ class Server:
             return len(q) <= LOGIN_LIMIT
 
 
-def create_app(workspace: str | Path, *, database: str | None = None) -> FastAPI:
-    server = Server(Path(workspace), database)
+def create_app(workspace: str | Path, *, database: str | None = None, max_upload: int = MAX_UPLOAD) -> FastAPI:
+    server = Server(Path(workspace), database, max_upload)
     app = FastAPI(title="caretwin", version=__version__,
                   description="The governed API of a caretwin workspace. Every request states a purpose of use.")
     app.state.server = server
@@ -183,6 +188,50 @@ def create_app(workspace: str | Path, *, database: str | None = None) -> FastAPI
         """Enrolled members counted by one or two dimensions, with their row and column totals. Counts of 1-10
         are hidden (with partner cells, so no total gives them away) unless the role sees person-level data."""
         return _members_by(server, who, by, filter, sort)
+
+    @app.post("/api/ingest", tags=["data"], status_code=202)
+    def upload(files: list[UploadFile], who: Principal = allowed("data.ingest"),
+               format: Annotated[str, Query(pattern=f"^({'|'.join(FORMATS)})$")] = "auto",  # noqa: A002
+               ) -> dict[str, Any]:
+        """Upload an extract's files (a canonical extract, FHIR NDJSON, Synthea CSV or an HSDS directory) and
+        load them as a background job; a failed load leaves the workspace as it was."""
+        import shutil
+        import uuid
+
+        names = [f.filename or "" for f in files]
+        bad = [n for n in names if not UPLOAD_NAME.match(n)]
+        if bad or len(set(names)) != len(names):
+            raise HTTPException(400, f"file names must be plain, distinct names of data files (not {bad[:1] or names})")
+        folder = server.path / "uploads" / uuid.uuid4().hex[:12]
+        folder.mkdir(parents=True)
+        written = 0
+        try:
+            for f in files:
+                with open(folder / f.filename, "wb") as out:
+                    while chunk := f.file.read(CHUNK):
+                        written += len(chunk)
+                        if written > server.max_upload:
+                            raise HTTPException(413, f"the upload is over {server.max_upload:,} bytes")
+                        out.write(chunk)
+        except HTTPException:
+            shutil.rmtree(folder)
+            raise
+        server.trail.record(kind="change", action="C", subtype="data.ingest", agent=who.name, role=who.role,
+                            purpose=who.purpose, entity_type="upload", entity_id=folder.name,
+                            detail={"files": names, "bytes": written})
+
+        def work(progress, cancelled):
+            from caretwin.ingest import ingest
+
+            ws = Workspace.open(server.path)  # the job's own connection
+            try:
+                report = ingest(ws, folder, format=format)
+            finally:
+                ws.close()
+            return {"load_id": report.load_id, "inserted": report.inserted, "quarantined": report.quarantined,
+                    "warnings": report.warnings}
+
+        return asdict(server.jobs.start("ingest", who.name, work))
 
     # ------------------------------------------------------------------ scenarios
     @app.get("/api/runs", tags=["scenarios"])
