@@ -5,7 +5,8 @@
 Prints figures; asserts nothing. Target (issue 8): p95 latency under 300 ms with no errors. A synthetic
 county is ingested into a temporary workspace, `caretwin serve` is started on 127.0.0.1 in its own process,
 and each simulated user (an analyst with a session opened beforehand) loops over the read endpoints (status, runs, model
-cards, aggregates by one and two dimensions, with suppression), waiting for each answer before the next.
+cards, aggregates by one and two dimensions, with suppression), waiting for each answer and then reading it
+for a while (`--think`, 1 s on average) before the next. `--think 0` measures the saturated server instead.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def user(base: str, token: str, i: int, until: float, latencies: list[float], errors: list[str]) -> None:
+async def user(base: str, token: str, i: int, until: float, think: float, latencies: list[float],
+               errors: list[str]) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         headers = {"Authorization": f"Bearer {token}", "X-Purpose-Of-Use": "planning"}
         k = i
@@ -52,13 +54,14 @@ async def user(base: str, token: str, i: int, until: float, latencies: list[floa
             latencies.append(time.perf_counter() - t0)
             if res.status_code != 200:
                 errors.append(f"{path}: {res.status_code}")
+            await asyncio.sleep(think * (0.5 + (k * 0.618) % 1))  # a person reads the answer: 0.5-1.5 x think
 
 
-async def load(base: str, tokens: list[str], seconds: float) -> tuple[list[float], list[str], float]:
+async def load(base: str, tokens: list[str], seconds: float, think: float) -> tuple[list[float], list[str], float]:
     latencies: list[float] = []
     errors: list[str] = []
     start = time.perf_counter()
-    await asyncio.gather(*(user(base, t, i, start + seconds, latencies, errors) for i, t in enumerate(tokens)))
+    await asyncio.gather(*(user(base, t, i, start + seconds, think, latencies, errors) for i, t in enumerate(tokens)))
     return latencies, errors, time.perf_counter() - start
 
 
@@ -67,6 +70,7 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=30)
     ap.add_argument("--members", type=int, default=5000)
+    ap.add_argument("--think", type=float, default=1.0, help="Mean seconds a user waits between requests (0: none).")
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="caretwin-load-"))
     write_extract(CountyParams(members=args.members, regions=8, months=6, seed=5), root / "extract")
@@ -90,12 +94,12 @@ def main() -> None:
                 break
             except httpx.TransportError:
                 time.sleep(0.2)
-        lat, errors, wall = asyncio.run(load(base, tokens, args.seconds))
+        lat, errors, wall = asyncio.run(load(base, tokens, args.seconds, args.think))
     finally:
         server.terminate()
         server.wait()
     ms = np.array(lat) * 1000
-    print(f"{args.users} concurrent users, {len(ms):,} requests in {wall:.1f} s ({len(ms) / wall:,.0f} requests/s) "
+    print(f"{args.users} concurrent users (think time {args.think:.1f} s), {len(ms):,} requests in {wall:.1f} s ({len(ms) / wall:,.0f} requests/s) "
           f"on {os.cpu_count()} cores")
     print(f"latency ms: p50 {np.percentile(ms, 50):.0f}, p95 {np.percentile(ms, 95):.0f}, "
           f"p99 {np.percentile(ms, 99):.0f}, max {ms.max():.0f}; errors {len(errors)}"

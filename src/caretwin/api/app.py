@@ -93,7 +93,15 @@ class Server:
         self.jobs = Jobs()
         self._logins: dict[str, deque[float]] = defaultdict(deque)
         self._logins_lock = threading.Lock()
-        self.trail = AuditTrail(self.engine, self.path, self.workspace().key())
+        ws = self.workspace()
+        self.trail = AuditTrail(self.engine, self.path, ws.key())
+        # the workspace's own tables for runs, models and reviews, made now: created lazily by concurrent
+        # requests, each on its own connection, they would conflict
+        from caretwin.risk.registry import list_models
+        from caretwin.risk.review import prepare
+        from caretwin.simulate.results import list_runs
+
+        list_runs(ws), list_models(ws), prepare(ws)
 
     def workspace(self) -> Workspace:
         """This thread's workspace (DuckDB connections are not shared between threads)."""

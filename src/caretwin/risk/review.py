@@ -41,12 +41,20 @@ DDL = (
 )
 
 
-def _ready(ws: Workspace) -> None:
-    for ddl in DDL:
-        ws.con.execute(ddl)
-    # queues made before reasons were worked out on first look
-    ws.con.execute("ALTER TABLE _review_flags ADD COLUMN IF NOT EXISTS features VARCHAR")
-    ws.con.execute("ALTER TABLE _review_flags ALTER COLUMN reasons DROP NOT NULL")
+def prepare(ws: Workspace) -> None:
+    """Create or bring up to date the queue's tables (a no-op, without catalog writes, when they are current)."""
+    have = {r[0] for r in ws.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    if {"_risk_scores", "_review_flags", "_review_decisions"} <= have:
+        nullable = dict(ws.con.execute("SELECT column_name, is_nullable FROM information_schema.columns "
+                                       "WHERE table_name = '_review_flags'").fetchall())
+        if "features" in nullable and nullable["reasons"] == "YES":
+            return  # nothing to create or change: no catalog write, so concurrent readers do not conflict
+    with ws.transaction() as con:
+        for ddl in DDL:
+            con.execute(ddl)
+        # queues made before reasons were worked out on first look
+        con.execute("ALTER TABLE _review_flags ADD COLUMN IF NOT EXISTS features VARCHAR")
+        con.execute("ALTER TABLE _review_flags ALTER COLUMN reasons DROP NOT NULL")
 
 
 def _now() -> datetime:
@@ -68,7 +76,7 @@ def score(ws: Workspace, model: str, *, version: int | None = None, purpose: str
     except KeyError as exc:
         raise CaretwinError(f"{model} v{card.version} has no {exc.args[0]!r} on its card: train it with "
                             "caretwin.risk.train.fit_outcome") from None
-    _ready(ws)
+    prepare(ws)
     _, as_of = data_span(ws)
     members, X = features_at(ws, outcome, as_of)
     p = predict(est, X) if len(members) else np.empty(0)
@@ -141,7 +149,7 @@ LOCAL = "local"  # the role recorded for someone at the workspace's own command 
 def list_flags(ws: Workspace, *, reviewer: str, role: str = LOCAL, purpose: str = "care_management",
                include_decided: bool = False) -> list[dict[str, Any]]:
     """The queue (open and deferred flags, highest risk first); looking at it is recorded."""
-    _ready(ws)
+    prepare(ws)
     _log(ws, reviewer, role, purpose, "list")
     where = "" if include_decided else "WHERE status IN ('open', 'deferred')"
     cur = ws.con.execute(f"SELECT flag_id, model, version, outcome, as_of, score, why, status FROM _review_flags "
@@ -153,7 +161,7 @@ def list_flags(ws: Workspace, *, reviewer: str, role: str = LOCAL, purpose: str 
 def show(ws: Workspace, flag_id: str, *, reviewer: str, role: str = LOCAL,
          purpose: str = "care_management") -> dict[str, Any]:
     """One flag with its reasons and decisions so far; opening it is recorded."""
-    _ready(ws)
+    prepare(ws)
     cur = ws.con.execute("SELECT * FROM _review_flags WHERE flag_id = ?", [flag_id])
     row = cur.fetchone()
     if row is None:
@@ -179,7 +187,7 @@ def decide(ws: Workspace, flag_id: str, decision: str, reason: str, *, reviewer:
         raise CaretwinError("a decision needs a reason")
     if not reviewer:
         raise CaretwinError("say who is deciding (a reviewer name)")
-    _ready(ws)
+    prepare(ws)
     row = ws.con.execute("SELECT status, member_id FROM _review_flags WHERE flag_id = ?", [flag_id]).fetchone()
     if row is None:
         raise CaretwinError(f"no flag {flag_id!r} in the review queue")
@@ -198,7 +206,7 @@ def decide(ws: Workspace, flag_id: str, decision: str, reason: str, *, reviewer:
 def export_decisions(ws: Workspace, path: str | Path, *, reviewer: str, role: str = LOCAL,
                      purpose: str = "quality_improvement") -> int:
     """Every decision with its flag, as CSV (written aside, then renamed); returns the rows written."""
-    _ready(ws)
+    prepare(ws)
     _log(ws, reviewer, role, purpose, "export", file=Path(path).name)
     rows = ws.con.execute("""
         SELECT d.flag_id, f.member_id, f.model, f.version, f.outcome, f.as_of, round(f.score, 4), f.why,
