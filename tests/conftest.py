@@ -34,3 +34,36 @@ def workspace(tmp_path: Path) -> Workspace:
 def editable_extract(extract_csv: Path, tmp_path: Path) -> Path:
     """A private copy of the CSV extract that a test may corrupt."""
     return Path(shutil.copytree(extract_csv, tmp_path / "extract"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path):
+    """A fresh, empty governance database: a SQLite file, and a throw-away PostgreSQL database when
+    CARETWIN_TEST_DATABASE_URL names a server (./.ci/postgres starts one and prints the URL; CI sets
+    CARETWIN_REQUIRE_POSTGRES so these runs can never be skipped there)."""
+    import os
+    import uuid
+
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'governance.sqlite'}"
+        return
+    admin = os.environ.get("CARETWIN_TEST_DATABASE_URL")
+    if not admin:
+        if os.environ.get("CARETWIN_REQUIRE_POSTGRES"):
+            pytest.fail("CARETWIN_REQUIRE_POSTGRES is set but CARETWIN_TEST_DATABASE_URL is not")
+        pytest.skip("no PostgreSQL: set CARETWIN_TEST_DATABASE_URL (./.ci/postgres starts one and prints it)")
+    import sqlalchemy as sa
+
+    from caretwin.governance import store
+
+    name = f"caretwin_test_{uuid.uuid4().hex[:12]}"
+    server = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    with server.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = admin.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    for key in [k for k in store._engines if k == url]:
+        store._engines.pop(key).dispose()
+    with server.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    server.dispose()

@@ -210,3 +210,16 @@ def test_an_upload_is_ingested_as_a_job_and_names_and_sizes_are_checked(served, 
     small = TestClient(create_app(client.app.state.server.path, max_upload=1000))
     res = small.post("/api/ingest", headers=h, files=[("files", ("regions.csv", b"x" * 5000))])
     assert res.status_code == 413 and set(uploads.iterdir()) == kept  # nothing of a refused upload is kept
+
+
+def test_the_server_keeps_users_sessions_and_audit_in_the_named_database(workspace, database_url):
+    from caretwin.governance.store import engine_for as store
+
+    add_user(store(workspace.path, database_url), "exec", "executive", PASSWORD)
+    client = TestClient(create_app(workspace.path, database=database_url))
+    token = client.post("/api/session", json={"name": "exec", "password": PASSWORD}).json()["token"]
+    h = {"Authorization": f"Bearer {token}", "X-Purpose-Of-Use": "planning"}
+    assert client.get("/api/status", headers=h).status_code == 200
+    assert client.get("/api/review/flags", headers=h).status_code == 403
+    trail = client.app.state.server.trail
+    assert [e.subtype for e in trail.entries()] == ["session.create", "review.read"] and trail.verify() == []

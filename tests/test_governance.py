@@ -19,8 +19,8 @@ from caretwin.governance.suppression import suppress_table
 
 
 @pytest.fixture()
-def trail(tmp_path):
-    t = AuditTrail(connect(tmp_path), tmp_path, b"k" * 32)
+def trail(tmp_path, database_url):
+    t = AuditTrail(connect(tmp_path, database_url), tmp_path, b"k" * 32)
     for i in range(1, 7):
         t.record(kind="read", action="R", subtype="review.show", agent="jo", role="care_coordinator",
                  purpose="care_management", entity_type="member", entity_id=f"p_{i:03d}")
@@ -87,8 +87,8 @@ def test_export_is_valid_fhir_r4_audit_events(trail, tmp_path):
     assert events[2].entity[0].what.identifier.value == "p_003"
 
 
-def test_users_log_in_with_argon2_hashed_passwords_and_sessions_expire(tmp_path):
-    engine = connect(tmp_path)
+def test_users_log_in_with_argon2_hashed_passwords_and_sessions_expire(tmp_path, database_url):
+    engine = connect(tmp_path, database_url)
     U.add_user(engine, "jo", "care_coordinator", "correct horse battery")
     with pytest.raises(CaretwinError, match="at least 12"):
         U.add_user(engine, "al", "analyst", "short")
@@ -107,8 +107,8 @@ def test_users_log_in_with_argon2_hashed_passwords_and_sessions_expire(tmp_path)
         U.log_in(engine, "nobody", "correct horse battery")
 
 
-def test_repeated_wrong_passwords_lock_the_account_and_disabling_ends_sessions(tmp_path):
-    engine = connect(tmp_path)
+def test_repeated_wrong_passwords_lock_the_account_and_disabling_ends_sessions(tmp_path, database_url):
+    engine = connect(tmp_path, database_url)
     U.add_user(engine, "jo", "analyst", "correct horse battery")
     token, _ = U.log_in(engine, "jo", "correct horse battery")
     for _ in range(U.MAX_FAILURES):
@@ -132,18 +132,18 @@ def test_the_policy_keeps_person_level_data_to_care_coordinators_and_the_trail_t
     assert all(roles <= set(ROLES) for roles in ACTIONS.values())
 
 
-def test_users_and_audit_commands(workspace, tmp_path):
-    run, ws = CliRunner().invoke, str(workspace.path)
-    res = run(app, ["users", "add", ws, "ana", "--role", "analyst"], env={"CARETWIN_PASSWORD": "a long passphrase"})
+def test_users_and_audit_commands(workspace, tmp_path, database_url):
+    run, ws, db = CliRunner().invoke, str(workspace.path), ["--database", database_url]
+    res = run(app, ["users", "add", ws, "ana", "--role", "analyst", *db], env={"CARETWIN_PASSWORD": "a long passphrase"})
     assert res.exit_code == 0 and "added ana (analyst)" in res.output
-    assert "ana" in run(app, ["users", "list", ws]).output
-    assert run(app, ["users", "disable", ws, "ana"]).exit_code == 0
-    ok = run(app, ["audit", "verify", ws])
+    assert "ana" in run(app, ["users", "list", ws, *db]).output
+    assert run(app, ["users", "disable", ws, "ana", *db]).exit_code == 0
+    ok = run(app, ["audit", "verify", ws, *db])
     assert ok.exit_code == 0 and "intact: 2 entries" in ok.output
-    assert "2 audit events" in run(app, ["audit", "export", ws, str(tmp_path / "a.ndjson")]).output
-    with engine_for(workspace.path).begin() as conn:
+    assert "2 audit events" in run(app, ["audit", "export", ws, str(tmp_path / "a.ndjson"), *db]).output
+    with engine_for(workspace.path, database_url).begin() as conn:
         conn.execute(sa.text("UPDATE audit_events SET agent = 'someone else' WHERE seq = 1"))
-    bad = run(app, ["audit", "verify", ws])
+    bad = run(app, ["audit", "verify", ws, *db])
     assert bad.exit_code == 1 and "entry 1 was edited" in bad.output
 
 
