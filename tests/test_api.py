@@ -56,6 +56,8 @@ def sample_requests(client, tokens):
     return {
         ("GET", "/api/status"): {},
         ("POST", "/api/ingest"): {"files": {"files": ("not a data file.txt", b"x")}},
+        ("GET", "/api/quality"): {},
+        ("POST", "/api/calibrations"): {},
         ("GET", "/api/aggregates/members"): {"params": {"by": "region"}},
         ("GET", "/api/runs"): {},
         ("GET", "/api/comparisons"): {"params": {"run": ["nope1", "nope2"]}},
@@ -190,6 +192,16 @@ def wait(client, job, headers):
             return job
         time.sleep(0.2)
     raise AssertionError(f"job {job} did not finish")
+
+
+def test_quality_and_calibration_through_the_api(served):
+    client, tokens = served
+    report = client.get("/api/quality", headers=as_(tokens, "executive")).json()
+    assert report["results"] and {"pass", "fail"} <= set(report["summary"])
+    h = as_(tokens, "analyst")
+    job = wait(client, client.post("/api/calibrations", headers=h).json(), h)
+    assert job["status"] == "done", job["error"]
+    assert job["result"]["estimated"] > 10 and (client.app.state.server.path / "calibrated.toml").is_file()
 
 
 def test_an_upload_is_ingested_as_a_job_and_names_and_sizes_are_checked(served, extract_csv):

@@ -241,6 +241,33 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
 
         return asdict(server.jobs.start("ingest", who.name, work))
 
+    @app.get("/api/quality", tags=["data"])
+    def quality(who: Principal = allowed("quality.read")) -> dict[str, Any]:
+        """The data-quality report (the workspace's own quality.toml thresholds when it has one)."""
+        from caretwin.quality import Thresholds, run_quality
+
+        own = server.path / "quality.toml"
+        return run_quality(server.workspace(), thresholds=Thresholds.load(own if own.is_file() else None)).to_dict()
+
+    @app.post("/api/calibrations", tags=["data"], status_code=202)
+    def calibrate(who: Principal = allowed("model.calibrate"), seed: int = 0) -> dict[str, Any]:
+        """Estimate the engine's parameters from history into WORKSPACE/calibrated.toml, as a background job."""
+        server.trail.record(kind="change", action="E", subtype="model.calibrate", agent=who.name, role=who.role,
+                            purpose=who.purpose, entity_type="parameters", entity_id="calibrated.toml")
+
+        def work(progress, cancelled):
+            from caretwin.simulate.calibrated import calibrate_to
+
+            ws = Workspace.open(server.path)  # the job's own connection
+            try:
+                cal, _ = calibrate_to(ws, server.path / "calibrated.toml", seed=seed)
+            finally:
+                ws.close()
+            return {"window": [str(cal.window.start), str(cal.window.end)],
+                    "estimated": sum(e.supported for e in cal.estimates)}
+
+        return asdict(server.jobs.start("calibration", who.name, work))
+
     # ------------------------------------------------------------------ scenarios
     @app.get("/api/runs", tags=["scenarios"])
     def runs(who: Principal = allowed("scenario.read")) -> list[dict[str, Any]]:
