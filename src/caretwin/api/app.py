@@ -101,7 +101,9 @@ class Server:
         from caretwin.risk.review import prepare
         from caretwin.simulate.results import list_runs
 
-        list_runs(ws), list_models(ws), prepare(ws)
+        list_runs(ws)
+        list_models(ws)
+        prepare(ws)
 
     def workspace(self) -> Workspace:
         """This thread's workspace (DuckDB connections are not shared between threads)."""
