@@ -62,8 +62,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path):
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = admin.rsplit("/", 1)[0] + f"/{name}"
     yield url
-    for key in [k for k in store._engines if k == url]:
-        store._engines.pop(key).dispose()
+    if engine := store._engines.pop(url, None):
+        engine.dispose()
     with server.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     server.dispose()

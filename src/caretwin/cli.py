@@ -875,7 +875,7 @@ def audit_verify(
 
     with _refusals(), Workspace.open(workspace) as ws:
         trail = trail_for(ws, database)
-        problems, n = trail.verify(), len(trail.entries())
+        problems, n = trail.verify(), trail.count()
     if problems:
         for p in problems:
             typer.echo(f"error: {p}", err=True)

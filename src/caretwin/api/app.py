@@ -132,6 +132,10 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
     def _user_error(request: Request, exc: CaretwinError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
+    def record(who: Principal, **event: Any) -> None:
+        """An audit event done by the requester, for their stated purpose."""
+        server.trail.record(agent=who.name, role=who.role, purpose=who.purpose, **event)
+
     def allowed(action: str):
         def check(authorization: Annotated[str | None, Header()] = None,
                   x_purpose_of_use: Annotated[str | None, Header()] = None) -> Principal:
@@ -226,9 +230,8 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
         except HTTPException:
             shutil.rmtree(folder)
             raise
-        server.trail.record(kind="change", action="C", subtype="data.ingest", agent=who.name, role=who.role,
-                            purpose=who.purpose, entity_type="upload", entity_id=folder.name,
-                            detail={"files": names, "bytes": written})
+        record(who, kind="change", action="C", subtype="data.ingest", entity_type="upload", entity_id=folder.name,
+               detail={"files": names, "bytes": written})
 
         def work(progress, cancelled):
             from caretwin.ingest import ingest
@@ -254,8 +257,8 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
     @app.post("/api/calibrations", tags=["data"], status_code=202)
     def calibrate(who: Principal = allowed("model.calibrate"), seed: int = 0) -> dict[str, Any]:
         """Estimate the engine's parameters from history into WORKSPACE/calibrated.toml, as a background job."""
-        server.trail.record(kind="change", action="E", subtype="model.calibrate", agent=who.name, role=who.role,
-                            purpose=who.purpose, entity_type="parameters", entity_id="calibrated.toml")
+        record(who, kind="change", action="E", subtype="model.calibrate", entity_type="parameters",
+               entity_id="calibrated.toml")
 
         def work(progress, cancelled):
             from caretwin.simulate.calibrated import calibrate_to
@@ -306,8 +309,8 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
         for name in body.files:  # plain names inside the workspace's scenarios folder, nothing else
             if not SCENARIO_NAME.match(name) or not (folder / name).is_file():
                 raise HTTPException(400, f"{name!r}: not a scenario file in the workspace's scenarios folder")
-        server.trail.record(kind="change", action="E", subtype="scenario.run", agent=who.name, role=who.role,
-                            purpose=who.purpose, entity_type="scenario", detail={"files": body.files})
+        record(who, kind="change", action="E", subtype="scenario.run", entity_type="scenario",
+               detail={"files": body.files})
         files = [folder / n for n in body.files]
 
         def work(progress, cancelled):
@@ -352,11 +355,11 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
 
     @app.post("/api/review/flags/{flag_id}/decision", tags=["review"])
     def decide(flag_id: str, body: Decision, who: Principal = allowed("review.decide")) -> dict[str, str]:
-        from caretwin.risk.review import decide as record
+        from caretwin.risk.review import decide as record_decision
 
         ws = server.workspace()
-        status = record(ws, flag_id, body.decision, body.reason, reviewer=who.name, role=who.role,
-                        purpose=who.purpose)
+        status = record_decision(ws, flag_id, body.decision, body.reason, reviewer=who.name, role=who.role,
+                                 purpose=who.purpose)
         return {"flag_id": flag_id, "status": status}
 
     # ------------------------------------------------------------------ models
@@ -376,21 +379,20 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
 
     @app.post("/api/models/{name}/{version}/approval", tags=["models"])
     def approve(name: str, version: int, body: Approval, who: Principal = allowed("models.approve")) -> dict[str, Any]:
-        from caretwin.risk.registry import approve as record
+        from caretwin.risk.registry import approve as approve_version
 
         ws = server.workspace()
-        card = record(ws, name, version, body.purposes, by=who.name)
-        server.trail.record(kind="change", action="U", subtype="models.approve", agent=who.name, role=who.role,
-                            purpose=who.purpose, entity_type="model", entity_id=f"{name}/v{version}",
-                            detail={"purposes": body.purposes})
+        card = approve_version(ws, name, version, body.purposes, by=who.name)
+        record(who, kind="change", action="U", subtype="models.approve", entity_type="model",
+               entity_id=f"{name}/v{version}", detail={"purposes": body.purposes})
         return {"name": card.name, "version": card.version, "status": card.status, "approved_for": card.approved_for}
 
     # ------------------------------------------------------------------ audit and users
     @app.get("/api/audit", tags=["audit"])
     def audit(who: Principal = allowed("audit.read"), after: Annotated[int, Query(ge=0)] = 0,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
-        server.trail.record(kind="query", action="E", subtype="audit.read", agent=who.name, role=who.role,
-                            purpose=who.purpose, entity_type="audit_trail", detail={"after": after, "limit": limit})
+        record(who, kind="query", action="E", subtype="audit.read", entity_type="audit_trail",
+               detail={"after": after, "limit": limit})
         return [asdict(e) for e in server.trail.entries(after=after, limit=limit)]
 
     @app.get("/api/audit/verify", tags=["audit"])
@@ -401,14 +403,8 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
     @app.get("/api/audit/export", tags=["audit"])
     def export(who: Principal = allowed("audit.read")) -> Response:
         """The trail as FHIR R4 AuditEvent resources, one per line."""
-        import json
-
-        from caretwin.governance.audit import to_fhir
-
-        server.trail.record(kind="export", action="R", subtype="audit.export", agent=who.name, role=who.role,
-                            purpose=who.purpose, entity_type="audit_trail")
-        body = "".join(json.dumps(to_fhir(e), separators=(",", ":")) + "\n" for e in server.trail.entries())
-        return Response(body, media_type="application/fhir+ndjson")
+        record(who, kind="export", action="R", subtype="audit.export", entity_type="audit_trail")
+        return Response("".join(server.trail.ndjson()), media_type="application/fhir+ndjson")
 
     @app.get("/api/users", tags=["users"])
     def users(who: Principal = allowed("users.manage")) -> list[dict[str, Any]]:
@@ -417,8 +413,8 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
     @app.post("/api/users", tags=["users"], status_code=201)
     def add_user(body: NewUser, who: Principal = allowed("users.manage")) -> dict[str, Any]:
         u = accounts.add_user(server.engine, body.name, body.role, body.password)
-        server.trail.record(kind="change", action="C", subtype="users.add", agent=who.name, role=who.role,
-                            purpose=who.purpose, entity_type="user", entity_id=u.name, detail={"role": u.role})
+        record(who, kind="change", action="C", subtype="users.add", entity_type="user", entity_id=u.name,
+               detail={"role": u.role})
         return asdict(u)
 
     return app
@@ -448,9 +444,10 @@ def _members_by(server: Server, who: Principal, by: list[str], filters: list[str
     rows = ws.con.execute(sql, params).fetchall()
     rows_k = sorted({r[0] for r in rows})
     cols_k = sorted({r[1] for r in rows}) if len(by) == 2 else [None]
+    at_row, at_col = {k: i for i, k in enumerate(rows_k)}, {k: j for j, k in enumerate(cols_k)}
     counts = np.zeros((len(rows_k), len(cols_k)))
     for r in rows:
-        counts[rows_k.index(r[0]), cols_k.index(r[1] if len(by) == 2 else None)] = r[-1]
+        counts[at_row[r[0]], at_col[r[1] if len(by) == 2 else None]] = r[-1]
     person_level = who.role in PERSON_LEVEL
     hide = np.zeros_like(counts, dtype=bool) if person_level else suppress_table(counts)
     total = float(counts.sum())

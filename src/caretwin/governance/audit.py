@@ -49,6 +49,7 @@ PURPOSE_CODES = {
     "quality_improvement": "HQUALIMP", "audit": "HCOMPL", "administration": "HSYSADMIN",
 }
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
+_DISPLAY = dict(KINDS.values())  # code -> words
 HEAD = "audit.head"
 
 
@@ -174,25 +175,32 @@ class AuditTrail:
             return [f"entry {n} is not the entry the head records: it was replaced"]
         return []
 
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(audit_events)).scalar_one()
+
+    def ndjson(self) -> Iterator[str]:
+        """Every entry as a FHIR R4 AuditEvent, one JSON object per line."""
+        for e in self.entries():
+            yield json.dumps(to_fhir(e), separators=(",", ":")) + "\n"
+
     def export(self, path: Path) -> int:
-        """Write every entry as a FHIR R4 AuditEvent, one JSON object per line (written aside, then renamed)."""
+        """Write `ndjson()` to a file (written aside, then renamed); returns the entries written."""
         path = Path(path)
         tmp = path.with_name(f".{path.name}.tmp")
         n = 0
         with open(tmp, "w") as fh:
-            for e in self.entries():
-                fh.write(json.dumps(to_fhir(e), separators=(",", ":")) + "\n")
-                n += 1
+            for n, line in enumerate(self.ndjson(), 1):
+                fh.write(line)
         os.replace(tmp, path)
         return n
 
 
 def to_fhir(e: Entry) -> dict[str, Any]:
     """One entry as a FHIR R4 AuditEvent resource."""
-    display = {code: words for code, words in KINDS.values()}
     resource: dict[str, Any] = {
         "resourceType": "AuditEvent", "id": f"caretwin-{e.seq}",
-        "type": {"system": DCM, "code": e.type, "display": display.get(e.type, e.type)},
+        "type": {"system": DCM, "code": e.type, "display": _DISPLAY.get(e.type, e.type)},
         "subtype": [{"system": "urn:caretwin:operation", "code": e.subtype}],
         "action": e.action, "recorded": e.recorded, "outcome": e.outcome,
         "agent": [{"type": {"coding": [{"system": "urn:caretwin:role", "code": e.agent_role}]},

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import statsmodels.api as sm
@@ -157,7 +158,7 @@ def _by_group(y: np.ndarray, p: np.ndarray, sensitive: dict[str, np.ndarray], me
     from fairlearn.metrics import MetricFrame
 
     persons = np.arange(len(y)) if persons is None else np.asarray(persons)
-    unweighted = {m: (lambda f: lambda yt, yp: f(np.asarray(yt), np.asarray(yp), None))(f) for m, f in metrics.items()}
+    unweighted = {m: partial(f, w=None) for m, f in metrics.items()}  # MetricFrame passes (y_true, y_pred)
 
     def point(yt, yp, w):
         return {m: f(yt, yp, w) for m, f in metrics.items()}
