@@ -235,3 +235,51 @@ def test_the_server_keeps_users_sessions_and_audit_in_the_named_database(workspa
     assert client.get("/api/review/flags", headers=h).status_code == 403
     trail = client.app.state.server.trail
     assert [e.subtype for e in trail.entries()] == ["session.create", "review.read"] and trail.verify() == []
+
+
+def test_jobs_are_kept_in_the_store_outlive_the_server_and_can_be_cancelled_from_another(workspace, database_url):
+    import socket
+    import subprocess
+    import threading
+
+    from caretwin.api.jobs import Jobs
+    from caretwin.governance.store import engine_for as store
+    from caretwin.governance.store import jobs as table
+
+    engine = store(workspace.path, database_url)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process that has ended: its unfinished job is an orphan
+    with engine.begin() as conn:
+        conn.execute(table.insert().values(job_id="orphan", kind="scenario runs", owner="jo", status="running", done=3,
+                                           total=10, cancel_requested=False, runner=f"{socket.gethostname()}:{gone.pid}",
+                                           created_at="2026-01-01T00:00:00+00:00", updated_at="2026-01-01T00:00:00+00:00"))
+    server = TestClient(create_app(workspace.path, database=database_url)).app.state.server
+    orphan = server.jobs.get("orphan")
+    assert orphan.status == "failed" and "server stopped" in orphan.error and orphan.done == 3
+
+    def finished(jobs, job_id):
+        for _ in range(200):
+            if (job := jobs.get(job_id)).status not in ("queued", "running"):
+                return job
+            time.sleep(0.05)
+        raise AssertionError(f"job {job_id} did not finish")
+
+    done = server.jobs.start("sum", "jo", lambda progress, cancelled: {"total": sum(range(10))})
+    assert finished(Jobs(engine), done.job_id).result == {"total": 45}  # read by another process's view
+
+    started = threading.Event()
+
+    def forever(progress, cancelled):
+        for i in range(10_000):
+            progress(i, 10_000)
+            if i == 40:  # after a progress report was written (they are written every 0.5 s at most)
+                started.set()
+            if cancelled():
+                raise RuntimeError("stopped")
+            time.sleep(0.02)
+
+    job = server.jobs.start("loop", "jo", forever)
+    assert started.wait(10)
+    Jobs(engine).cancel(job.job_id)  # asked through the store, as another server process would
+    job = finished(server.jobs, job.job_id)
+    assert job.status == "cancelled" and job.error is None and 0 < job.done < 10_000

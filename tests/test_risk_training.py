@@ -45,12 +45,18 @@ def test_a_workspace_model_is_evaluated_on_unseen_members_and_registered_as_a_dr
     assert all(why) and all(w.endswith("points)") for ws in why for w in ws)
 
 
-def test_flags_wait_for_a_person_and_every_look_is_recorded(loaded, tmp_path):
+def test_flags_wait_for_a_person_and_every_look_is_recorded(loaded, tmp_path, database_url):
+    """The queue kept in the governance store: the workspace's SQLite file, or a server's PostgreSQL."""
     import csv
 
+    import sqlalchemy as sa
+
     from caretwin.errors import CaretwinError
+    from caretwin.governance.store import review_decisions, review_flags, store_for
     from caretwin.risk.registry import approve
     from caretwin.risk.review import decide, export_decisions, list_flags, score, show
+
+    loaded.database = database_url
 
     f = fit_outcome(loaded, "ed_90d", lookback_days=60, n_boot=10)
     card = register(loaded, f.model, f.card, by="analyst")
@@ -73,11 +79,16 @@ def test_flags_wait_for_a_person_and_every_look_is_recorded(loaded, tmp_path):
     assert export_decisions(loaded, tmp_path / "decisions.csv", reviewer="quality lead") == 2
     rows = list(csv.DictReader(open(tmp_path / "decisions.csv")))
     assert [r["decision"] for r in rows] == ["defer", "override"] and rows[1]["reason"] == "already in transitional care"
+    with store_for(loaded).connect() as conn:  # flags and decisions are rows of the named database
+        assert conn.scalar(sa.select(sa.func.count()).select_from(review_flags)) == counts["flagged"]
+        assert conn.scalar(sa.select(sa.func.count()).select_from(review_decisions)) == 2
+    assert list_flags(loaded, reviewer="coordinator", limit=2, offset=1) == \
+        list_flags(loaded, reviewer="coordinator")[1:3]
     from caretwin.governance.audit import trail_for
 
     trail = trail_for(loaded)
     looks = [(e.subtype, e.action, e.agent) for e in trail.entries()]
-    assert looks.count(("review.list", "E", "coordinator")) == 3 and looks.count(("review.show", "R", "coordinator")) == 1
+    assert looks.count(("review.list", "E", "coordinator")) == 5 and looks.count(("review.show", "R", "coordinator")) == 1
     assert [e.subtype for e in trail.entries() if e.subtype in ("review.decide", "review.export")] == \
         ["review.decide", "review.decide", "review.export"]
     shown = next(e for e in trail.entries() if e.subtype == "review.show")
@@ -89,21 +100,25 @@ def test_flags_wait_for_a_person_and_every_look_is_recorded(loaded, tmp_path):
 
     second = list_flags(loaded, reviewer="coordinator")[0]["flag_id"]
     loaded.close()
-    run, ws = CliRunner().invoke, str(loaded.path)
-    assert "new flags" in run(app, ["risk", "score", ws, "--model", card.name]).output
-    assert second in run(app, ["review", "list", ws, "--reviewer", "coordinator"]).output
-    shown = run(app, ["review", "show", ws, second, "--reviewer", "coordinator"])
+    ws, db = str(loaded.path), ["--database", database_url]
+
+    def run(*args):
+        return CliRunner().invoke(app, [*args, *db] if args[0] in ("review", "risk") and args[1] != "train" else args)
+
+    assert "new flags" in run("risk", "score", ws, "--model", card.name).output
+    assert second in run("review", "list", ws, "--reviewer", "coordinator").output
+    shown = run("review", "show", ws, second, "--reviewer", "coordinator")
     assert shown.exit_code == 0 and "  - " in shown.output
-    res = run(app, ["review", "decide", ws, second, "--decision", "accept", "--reason", "call booked",
-                    "--reviewer", "coordinator"])
+    res = run("review", "decide", ws, second, "--decision", "accept", "--reason", "call booked",
+              "--reviewer", "coordinator")
     assert res.exit_code == 0 and "now decided" in res.output
-    assert "3 decisions" in run(app, ["review", "export", ws, str(tmp_path / "all.csv"), "--reviewer", "qa"]).output
-    res = run(app, ["review", "decide", ws, second, "--decision", "maybe", "--reason", "x", "--reviewer", "c"])
+    assert "3 decisions" in run("review", "export", ws, str(tmp_path / "all.csv"), "--reviewer", "qa").output
+    res = run("review", "decide", ws, second, "--decision", "maybe", "--reason", "x", "--reviewer", "c")
     assert res.exit_code == 2 and "accept, override, defer" in res.output
-    trained = run(app, ["risk", "train", ws, "--outcome", "ed_90d", "--lookback-days", "60"])
+    trained = run("risk", "train", ws, "--outcome", "ed_90d", "--lookback-days", "60")
     assert trained.exit_code == 0 and f"registered {card.name} v{card.version + 1} (draft)" in trained.output
     assert "auc: " in trained.output and "caretwin models approve" in trained.output
-    res = run(app, ["risk", "train", ws, "--outcome", "everything"])
+    res = run("risk", "train", ws, "--outcome", "everything")
     assert res.exit_code == 2 and "outcome must be one of" in res.output
 
 
@@ -192,3 +207,27 @@ def test_a_cost_model_is_judged_by_its_predictive_ratio_and_flags_in_dollars(yea
     assert score(ws, card.name)["flagged"] > 0
     top = show(ws, list_flags(ws, reviewer="coordinator")[0]["flag_id"], reviewer="coordinator")
     assert top["score"] >= top["threshold"] and top["reasons"] and all("(+$" in r for r in top["reasons"])
+
+
+def test_a_queue_kept_in_the_workspace_by_an_earlier_caretwin_moves_to_the_store(workspace, tmp_path):
+    from datetime import date, datetime
+
+    from caretwin.risk.review import export_decisions, list_flags, prepare
+
+    con = workspace.con  # the tables as caretwin 0.x kept them in DuckDB
+    con.execute("""CREATE TABLE _review_flags (flag_id VARCHAR PRIMARY KEY, member_id VARCHAR NOT NULL,
+        model VARCHAR NOT NULL, version INTEGER NOT NULL, outcome VARCHAR NOT NULL, as_of DATE NOT NULL,
+        score DOUBLE NOT NULL, previous_score DOUBLE, threshold DOUBLE NOT NULL, why VARCHAR NOT NULL,
+        reasons VARCHAR, created_at TIMESTAMP NOT NULL, status VARCHAR NOT NULL, features VARCHAR)""")
+    con.execute("CREATE TABLE _review_decisions (flag_id VARCHAR NOT NULL, decision VARCHAR NOT NULL, "
+                "reason VARCHAR NOT NULL, reviewer VARCHAR NOT NULL, decided_at TIMESTAMP NOT NULL)")
+    for i, status in enumerate(("open", "decided")):
+        con.execute("INSERT INTO _review_flags VALUES (?, ?, 'ed', 1, 'ed_90d', ?, ?, NULL, 0.3, 'above the threshold', "
+                    "'[\"why\"]', ?, ?, '[1.0]')", [f"f{i}", f"m{i}", date(2025, 1, 31), 0.5 - i / 10,
+                                                   datetime(2025, 2, 1), status])
+    con.execute("INSERT INTO _review_decisions VALUES ('f1', 'accept', 'called', 'jo', ?)", [datetime(2025, 2, 2)])
+    prepare(workspace)
+    assert [f["flag_id"] for f in list_flags(workspace, reviewer="jo", include_decided=True)] == ["f0", "f1"]
+    assert export_decisions(workspace, tmp_path / "d.csv", reviewer="qa") == 1
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert "_review_flags" not in tables and "_review_decisions" not in tables and "_risk_scores" in tables

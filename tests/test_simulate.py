@@ -131,7 +131,18 @@ def test_the_demo_runs_the_whole_journey_and_prints_the_report_path(tmp_path):
     res = runner.invoke(app, ["demo", str(demo), "--members", "800", "--replications", "4"])
     assert res.exit_code == 0, res.output
     assert "checks," in res.output and "parameters estimated" in res.output
-    assert res.output.rstrip().splitlines()[-1].startswith(f"report: {demo / 'report.html'}")
+    last = res.output.rstrip().splitlines()[-3:]  # the report, the dashboard's command, a demo log-in
+    assert last[0].startswith(f"report: {demo / 'report.html'}")
+    assert last[1].startswith("dashboard: ") and f"serve {demo}" in last[1] and "http://127.0.0.1:8000/" in last[1]
+    password = last[2].split("password ")[1].split(",")[0]
+    from caretwin.governance.store import engine_for
+    from caretwin.governance.users import log_in
+
+    assert log_in(engine_for(demo), "analyst", password)[1].role == "analyst"
+    logins = (demo / "demo-logins.txt").read_text().splitlines()[1:]
+    assert {line.split("\t")[1] for line in logins} == {"admin", "analyst", "care_coordinator", "executive", "auditor"}
+    assert (demo / "demo-logins.txt").stat().st_mode & 0o077 == 0  # readable by its owner only
+    assert "members flagged for a care coordinator's review" in res.output
     assert (demo / "calibrated.toml").exists() and (demo / "quality.html").exists()
     assert sorted(p.name for p in (demo / "scenarios").iterdir()) == [
         "baseline.yaml", "coordination-pilot.yaml", "referral-surge.yaml", "surge-response.yaml"]

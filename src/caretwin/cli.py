@@ -653,6 +653,10 @@ review_app = typer.Typer(help="The human review queue: flags wait for a person's
 app.add_typer(review_app, name="review")
 
 
+_DATABASE = typer.Option("--database", help="Governance database URL (default: the workspace's SQLite file, "
+                         "or CARETWIN_DATABASE_URL).")
+
+
 @risk_app.command("train")
 def risk_train(
     workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
@@ -689,12 +693,13 @@ def risk_score(
     version: Annotated[int | None, typer.Option(help="Version (default: the latest).", min=1)] = None,
     purpose: Annotated[str, typer.Option(help="Purpose of use; the version must be approved for it.")] = "care_management",
     rise: Annotated[float, typer.Option(help="Also flag a rise of this much since the member's last score.", min=0)] = 0.10,
+    database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
     """Score every enrolled member and put flags (above the threshold, or a large rise) in the review queue."""
     from caretwin.risk.review import score
     from caretwin.workspace import Workspace
 
-    with _refusals(), Workspace.open(workspace) as ws:
+    with _refusals(), Workspace.open(workspace, database) as ws:
         n = score(ws, model, version=version, purpose=purpose, rise=rise)
     typer.echo(f"scored {n['scored']:,} members; {n['flagged']:,} new flags in the review queue"
                + (f" ({n['already_open']:,} already waiting)" if n["already_open"] else ""))
@@ -706,12 +711,13 @@ def review_list(
     reviewer: Annotated[str, typer.Option("--reviewer", help="Who is looking (recorded).")],
     purpose: Annotated[str, typer.Option(help="Why (recorded).")] = "care_management",
     include_decided: Annotated[bool, typer.Option("--all", help="Include decided flags.")] = False,
+    database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
     """The queue: open and deferred flags, highest risk first."""
     from caretwin.risk.review import list_flags, score_text
     from caretwin.workspace import Workspace
 
-    with _refusals(), Workspace.open(workspace) as ws:
+    with _refusals(), Workspace.open(workspace, database) as ws:
         rows = list_flags(ws, reviewer=reviewer, purpose=purpose, include_decided=include_decided)
     for r in rows:
         typer.echo(f"{r['flag_id']}  {r['model']} v{r['version']}  {score_text(r['outcome'], r['score']):>9}  "
@@ -726,12 +732,13 @@ def review_show(
     flag: Annotated[str, typer.Argument(help="Flag id.")],
     reviewer: Annotated[str, typer.Option("--reviewer", help="Who is looking (recorded).")],
     purpose: Annotated[str, typer.Option(help="Why (recorded).")] = "care_management",
+    database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
     """One flag: the member (pseudonym), the risk, why it was flagged, the reasons, and decisions so far."""
     from caretwin.risk.review import score_text, show
     from caretwin.workspace import Workspace
 
-    with _refusals(), Workspace.open(workspace) as ws:
+    with _refusals(), Workspace.open(workspace, database) as ws:
         f = show(ws, flag, reviewer=reviewer, purpose=purpose)
     typer.echo(f"flag {f['flag_id']} ({f['status']}): member {f['member_id']}, {f['outcome']} "
                f"{score_text(f['outcome'], f['score'])} as of {f['as_of']} ({f['why']}; threshold "
@@ -749,12 +756,13 @@ def review_decide(
     decision: Annotated[str, typer.Option("--decision", help="accept, override or defer.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (required).")],
     reviewer: Annotated[str, typer.Option("--reviewer", help="Who decides (recorded).")],
+    database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
     """Record a decision on a flag: accept or override close it; defer keeps it in the queue."""
     from caretwin.risk.review import decide
     from caretwin.workspace import Workspace
 
-    with _refusals(), Workspace.open(workspace) as ws:
+    with _refusals(), Workspace.open(workspace, database) as ws:
         status = decide(ws, flag, decision, reason, reviewer=reviewer)
     typer.echo(f"flag {flag}: {decision} recorded; it is now {status}")
 
@@ -765,12 +773,13 @@ def review_export(
     out: Annotated[Path, typer.Argument(help="CSV file to write.")],
     reviewer: Annotated[str, typer.Option("--reviewer", help="Who is exporting (recorded).")],
     purpose: Annotated[str, typer.Option(help="Why (recorded).")] = "quality_improvement",
+    database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
     """Write every decision, with its flag, to CSV."""
     from caretwin.risk.review import export_decisions
     from caretwin.workspace import Workspace
 
-    with _refusals(), Workspace.open(workspace) as ws:
+    with _refusals(), Workspace.open(workspace, database) as ws:
         n = export_decisions(ws, out, reviewer=reviewer, purpose=purpose)
     typer.echo(f"{n:,} decisions written to {out}")
 
@@ -783,14 +792,15 @@ def serve(
     database: Annotated[str | None, typer.Option("--database", help="Governance database URL (default: the "
                                                  "workspace's SQLite file, or CARETWIN_DATABASE_URL).")] = None,
 ) -> None:
-    """Serve the governed REST API (OpenAPI schema at /docs and /openapi.json)."""
+    """Serve the web dashboard (at /) and the governed REST API (under /api; its OpenAPI schema at /openapi.json)."""
     import uvicorn
 
-    from caretwin.api.app import create_app
+    from caretwin.web.views import create_site
 
     with _refusals():
-        api = create_app(workspace, database=database)
-    typer.echo(f"caretwin serving {workspace} at http://{host}:{port} (API schema at /docs)")
+        api = create_site(workspace, database=database)
+    typer.echo(f"caretwin serving {workspace}: the dashboard at http://{host}:{port}/ and the API under /api "
+               "(schema at /openapi.json); stop with Ctrl+C")
     uvicorn.run(api, host=host, port=port, log_level="warning", access_log=False)
 
 
@@ -798,8 +808,6 @@ users_app = typer.Typer(help="Local users of the governed server.", no_args_is_h
 app.add_typer(users_app, name="users")
 audit_app = typer.Typer(help="The tamper-evident audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
-_DATABASE = typer.Option("--database", help="Governance database URL (default: the workspace's SQLite file, "
-                         "or CARETWIN_DATABASE_URL).")
 
 
 @users_app.command("add")
@@ -814,15 +822,14 @@ def users_add(
 ) -> None:
     """Add a user with a role (the password is hashed with argon2id; it is never stored or shown)."""
     from caretwin.governance.audit import trail_for
-    from caretwin.governance.store import engine_for
+    from caretwin.governance.store import store_for
     from caretwin.governance.users import add_user
     from caretwin.workspace import Workspace
 
-    with _refusals(), Workspace.open(workspace) as ws:
-        u = add_user(engine_for(ws.path, database), name, role, password)
-        trail_for(ws, database).record(kind="change", action="C", subtype="users.add", agent=by, role="local",
-                                       purpose="administration", entity_type="user", entity_id=u.name,
-                                       detail={"role": u.role})
+    with _refusals(), Workspace.open(workspace, database) as ws:
+        u = add_user(store_for(ws), name, role, password)
+        trail_for(ws).record(kind="change", action="C", subtype="users.add", agent=by, role="local",
+                             purpose="administration", entity_type="user", entity_id=u.name, detail={"role": u.role})
     typer.echo(f"added {u.name} ({u.role})")
 
 
@@ -835,14 +842,14 @@ def users_disable(
 ) -> None:
     """Disable a user and end their sessions (the account stays on record)."""
     from caretwin.governance.audit import trail_for
-    from caretwin.governance.store import engine_for
+    from caretwin.governance.store import store_for
     from caretwin.governance.users import disable_user
     from caretwin.workspace import Workspace
 
-    with _refusals(), Workspace.open(workspace) as ws:
-        disable_user(engine_for(ws.path, database), name)
-        trail_for(ws, database).record(kind="change", action="U", subtype="users.disable", agent=by, role="local",
-                                       purpose="administration", entity_type="user", entity_id=name)
+    with _refusals(), Workspace.open(workspace, database) as ws:
+        disable_user(store_for(ws), name)
+        trail_for(ws).record(kind="change", action="U", subtype="users.disable", agent=by, role="local",
+                             purpose="administration", entity_type="user", entity_id=name)
     typer.echo(f"disabled {name}")
 
 
@@ -852,12 +859,12 @@ def users_list(
     database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
     """List users with their roles and whether they are active."""
-    from caretwin.governance.store import engine_for
+    from caretwin.governance.store import store_for
     from caretwin.governance.users import list_users
     from caretwin.workspace import Workspace
 
-    with _refusals(), Workspace.open(workspace) as ws:
-        rows = list_users(engine_for(ws.path, database))
+    with _refusals(), Workspace.open(workspace, database) as ws:
+        rows = list_users(store_for(ws))
     for u in rows:
         typer.echo(f"{u.name:<24} {u.role:<18} {'active' if u.active else 'disabled'}")
     if not rows:
@@ -873,8 +880,8 @@ def audit_verify(
     from caretwin.governance.audit import trail_for
     from caretwin.workspace import Workspace
 
-    with _refusals(), Workspace.open(workspace) as ws:
-        trail = trail_for(ws, database)
+    with _refusals(), Workspace.open(workspace, database) as ws:
+        trail = trail_for(ws)
         problems, n = trail.verify(), trail.count()
     if problems:
         for p in problems:
@@ -894,8 +901,8 @@ def audit_export(
     from caretwin.governance.audit import trail_for
     from caretwin.workspace import Workspace
 
-    with _refusals(), Workspace.open(workspace) as ws:
-        trail = trail_for(ws, database)
+    with _refusals(), Workspace.open(workspace, database) as ws:
+        trail = trail_for(ws)
         n = trail.export(out)
         trail.record(kind="export", action="R", subtype="audit.export", agent=by, role="local", purpose="audit",
                      entity_type="audit_trail", detail={"entries": n, "file": out.name})
@@ -949,6 +956,12 @@ def demo(
     typer.echo(f"try: caretwin scenario compare {path} {' '.join(r for _, r in j.runs)}")
     typer.echo(f"     caretwin pilot {path} {path / 'scenarios' / 'coordination-pilot.yaml'}")
     typer.echo(f"report: {j.report}" + (f"  (PDF: {j.pdf})" if j.pdf else ""))
+    exe = Path(sys.argv[0])
+    exe = exe.relative_to(Path.cwd()) if exe.is_absolute() and exe.is_relative_to(Path.cwd()) else exe
+    typer.echo(f"dashboard: {exe if exe.name == 'caretwin' else 'caretwin'} serve {path}   then open "
+               "http://127.0.0.1:8000/")
+    typer.echo(f"  log in as analyst, password {j.logins['analyst']}, working for planning; the care "
+               f"coordinator, executive, auditor and admin log-ins are in {path / 'demo-logins.txt'}")
 
 
 @app.command()

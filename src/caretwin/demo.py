@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+import os
+import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from caretwin.ingest import LoadReport, ingest
@@ -40,6 +42,8 @@ class Journey:
     runs: list[tuple[str, str]]  # (scenario name, run id)
     report: Path
     pdf: Path | None
+    flags: int = 0  # flags the demo's risk model put in the review queue
+    logins: dict[str, str] = field(default_factory=dict)  # demo user -> password (also in WORKSPACE/demo-logins.txt)
 
 
 def run_journey(path: str | Path, *, members: int = 5000, seed: int = 42, replications: int = 40,
@@ -75,6 +79,42 @@ def run_journey(path: str | Path, *, members: int = 5000, seed: int = 42, replic
                              progress=progress, on_stored=lambda r: echo(f"   {r.name}: {r.run_id}"))
         echo("5. comparing them and writing the board report ...")
         comparison = compare(ws, [r.run_id for r in runs])
+        echo("6. training a model of ED visits within 90 days, approving it and scoring the county ...")
+        flags = _risk_queue(ws, seed)
+        echo(f"   {flags:,} members flagged for a care coordinator's review")
+        logins = _demo_users(ws)
     pdf = path / "report.pdf" if find_browser() else None
     report = write_report(comparison, path / "report.html", pdf, title="Demo county: a referral surge, and a response")
-    return Journey(path, quality_path, calibrated, [(r.name, r.run_id) for r in runs], report, pdf)
+    return Journey(path, quality_path, calibrated, [(r.name, r.run_id) for r in runs], report, pdf, flags, logins)
+
+
+DEMO_ROLES = {"analyst": "analyst", "coordinator": "care_coordinator", "executive": "executive",
+              "auditor": "auditor", "admin": "admin"}  # demo user -> role
+
+
+def _risk_queue(ws: Workspace, seed: int) -> int:
+    """A registered, approved model and its flags, so the review queue has something for a person to decide."""
+    from caretwin.risk.registry import approve, register
+    from caretwin.risk.review import score
+    from caretwin.risk.train import fit_outcome
+
+    fitted = fit_outcome(ws, "ed_90d", lookback_days=90, random_state=seed, n_boot=50)
+    card = register(ws, fitted.model, fitted.card, by="demo")
+    approve(ws, card.name, card.version, ["care_management", "planning"], by="demo")
+    return score(ws, card.name, by="demo")["flagged"]
+
+
+def _demo_users(ws: Workspace) -> dict[str, str]:
+    """One demo user for each role, with random passwords written to WORKSPACE/demo-logins.txt (mode 0600)."""
+    from caretwin.governance.store import store_for
+    from caretwin.governance.users import add_user
+
+    logins = {name: secrets.token_urlsafe(12) for name in DEMO_ROLES}
+    for name, password in logins.items():
+        add_user(store_for(ws), name, DEMO_ROLES[name], password)
+    target = ws.path / "demo-logins.txt"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("# demo log-ins for `caretwin serve` (demo data only; delete this file for anything else)\n")
+        f.writelines(f"{name}\t{DEMO_ROLES[name]}\t{password}\n" for name, password in logins.items())
+    return logins

@@ -22,13 +22,13 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from caretwin import __version__
-from caretwin.api.jobs import Jobs
+from caretwin.api.jobs import Job, Jobs
 from caretwin.errors import CaretwinError
 from caretwin.governance import users as accounts
 from caretwin.ingest import FORMATS
-from caretwin.governance.audit import AuditTrail
+from caretwin.governance.audit import trail_for
 from caretwin.governance.policy import PERSON_LEVEL, authorize
-from caretwin.governance.store import engine_for
+from caretwin.governance.store import store_for
 from caretwin.governance.suppression import suppress_table
 from caretwin.workspace import Workspace
 
@@ -53,6 +53,14 @@ class Principal:
     name: str
     role: str
     purpose: str
+
+
+class Refused(Exception):
+    """A request that may not go ahead: its HTTP status and the reason in plain words."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status, self.reason = status, reason
 
 
 class Login(BaseModel):
@@ -86,15 +94,15 @@ class Server:
 
     def __init__(self, workspace: Path, database: str | None, max_upload: int = MAX_UPLOAD):
         self.path = Path(workspace).absolute()
+        self.database = database
         self.max_upload = max_upload
-        Workspace.open(self.path).close()  # a clear error now for a folder that is not a workspace
-        self.engine = engine_for(self.path, database)
         self._local = threading.local()
-        self.jobs = Jobs()
+        ws = self.workspace()  # a clear error now for a folder that is not a workspace
+        self.engine = store_for(ws)
+        self.trail = trail_for(ws)
+        self.jobs = Jobs(self.engine)
         self._logins: dict[str, deque[float]] = defaultdict(deque)
         self._logins_lock = threading.Lock()
-        ws = self.workspace()
-        self.trail = AuditTrail(self.engine, self.path, ws.key())
         # the workspace's own tables for runs, models and reviews, made now: created lazily by concurrent
         # requests, each on its own connection, they would conflict
         from caretwin.risk.registry import list_models
@@ -109,8 +117,52 @@ class Server:
         """This thread's workspace (DuckDB connections are not shared between threads)."""
         ws = getattr(self._local, "ws", None)
         if ws is None:
-            ws = self._local.ws = Workspace.open(self.path)
+            ws = self._local.ws = Workspace.open(self.path, self.database)
         return ws
+
+    def principal(self, token: str, purpose: str, action: str) -> Principal:
+        """Who is asking, if their session is live and their role may do `action` for `purpose`; a refusal is
+        audited. Raises `Refused` (401: no live session; 400: no purpose; 403: not allowed)."""
+        user = accounts.user_for(self.engine, token) if token else None
+        if user is None:
+            raise Refused(401, "log in first")
+        if not purpose:
+            raise Refused(400, "state the purpose of use")
+        decision = authorize(user.role, action, purpose)
+        if not decision.allowed:
+            self.trail.record(kind="security", action="E", subtype=action, agent=user.name, role=user.role,
+                              purpose=purpose[:32], entity_type="request", outcome="4",
+                              detail={"refused": decision.reason})
+            raise Refused(403, decision.reason)
+        return Principal(user.name, user.role, purpose)
+
+    def record(self, who: Principal, **event: Any) -> None:
+        """An audit event done by the requester, for their stated purpose."""
+        self.trail.record(agent=who.name, role=who.role, purpose=who.purpose, **event)
+
+    def start_scenarios(self, who: Principal, names: list[str], replications: int | None = None,
+                        seed: int | None = None) -> Job:
+        """Run scenario files of WORKSPACE/scenarios/ as a background job (recorded)."""
+        folder = self.path / "scenarios"
+        for name in names:  # plain names inside the workspace's scenarios folder, nothing else
+            if not SCENARIO_NAME.match(name) or not (folder / name).is_file():
+                raise HTTPException(400, f"{name!r}: not a scenario file in the workspace's scenarios folder")
+        self.record(who, kind="change", action="E", subtype="scenario.run", entity_type="scenario",
+                    detail={"files": names})
+        files = [folder / n for n in names]
+
+        def work(progress, cancelled):
+            from caretwin.scenarios import run_scenarios as run_all
+
+            def report(done: int, total: int) -> None:
+                if cancelled():
+                    raise _Cancelled()
+                progress(done, total)
+
+            return [r.run_id for r in run_all(self.path, files, replications=replications, seed=seed,
+                                              progress=report)]
+
+        return self.jobs.start("scenario runs", who.name, work)
 
     def login_allowed(self, client: str) -> bool:
         now = time.monotonic()
@@ -124,7 +176,8 @@ class Server:
 
 def create_app(workspace: str | Path, *, database: str | None = None, max_upload: int = MAX_UPLOAD) -> FastAPI:
     server = Server(Path(workspace), database, max_upload)
-    app = FastAPI(title="caretwin", version=__version__,
+    # no /docs or /redoc: FastAPI's pages for them load scripts from a CDN, and nothing here may
+    app = FastAPI(title="caretwin", version=__version__, docs_url=None, redoc_url=None,
                   description="The governed API of a caretwin workspace. Every request states a purpose of use.")
     app.state.server = server
 
@@ -132,28 +185,21 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
     def _user_error(request: Request, exc: CaretwinError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
-    def record(who: Principal, **event: Any) -> None:
-        """An audit event done by the requester, for their stated purpose."""
-        server.trail.record(agent=who.name, role=who.role, purpose=who.purpose, **event)
+    record = server.record
 
     def allowed(action: str):
         def check(authorization: Annotated[str | None, Header()] = None,
                   x_purpose_of_use: Annotated[str | None, Header()] = None) -> Principal:
             token = (authorization or "").removeprefix("Bearer ").strip()
-            user = accounts.user_for(server.engine, token) if token else None
-            if user is None:
-                raise HTTPException(401, "log in first (POST /api/session), then send the token as a Bearer token",
-                                    headers={"WWW-Authenticate": "Bearer"})
-            purpose = (x_purpose_of_use or "").strip()
-            if not purpose:
-                raise HTTPException(400, "state the purpose of use in the X-Purpose-Of-Use header")
-            decision = authorize(user.role, action, purpose)
-            if not decision.allowed:
-                server.trail.record(kind="security", action="E", subtype=action, agent=user.name, role=user.role,
-                                    purpose=purpose[:32], entity_type="request", outcome="4",
-                                    detail={"refused": decision.reason})
-                raise HTTPException(403, decision.reason)
-            return Principal(user.name, user.role, purpose)
+            try:
+                return server.principal(token, (x_purpose_of_use or "").strip(), action)
+            except Refused as exc:
+                if exc.status == 401:
+                    raise HTTPException(401, "log in first (POST /api/session), then send the token as a Bearer "
+                                        "token", headers={"WWW-Authenticate": "Bearer"}) from None
+                if exc.status == 400:
+                    raise HTTPException(400, "state the purpose of use in the X-Purpose-Of-Use header") from None
+                raise HTTPException(exc.status, exc.reason) from None
         check.action = action  # read by the authorisation-matrix test and the docs
         return Depends(check)
 
@@ -236,7 +282,7 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
         def work(progress, cancelled):
             from caretwin.ingest import ingest
 
-            ws = Workspace.open(server.path)  # the job's own connection
+            ws = Workspace.open(server.path, server.database)  # the job's own connection
             try:
                 report = ingest(ws, folder, format=format)
             finally:
@@ -263,7 +309,7 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
         def work(progress, cancelled):
             from caretwin.simulate.calibrated import calibrate_to
 
-            ws = Workspace.open(server.path)  # the job's own connection
+            ws = Workspace.open(server.path, server.database)  # the job's own connection
             try:
                 cal, _ = calibrate_to(ws, server.path / "calibrated.toml", seed=seed)
             finally:
@@ -305,27 +351,7 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
     @app.post("/api/scenario-runs", tags=["scenarios"], status_code=202)
     def run_scenarios(body: ScenarioRun, who: Principal = allowed("scenario.run")) -> dict[str, Any]:
         """Start scenario runs as a background job; follow it at /api/jobs/{id}."""
-        folder = server.path / "scenarios"
-        for name in body.files:  # plain names inside the workspace's scenarios folder, nothing else
-            if not SCENARIO_NAME.match(name) or not (folder / name).is_file():
-                raise HTTPException(400, f"{name!r}: not a scenario file in the workspace's scenarios folder")
-        record(who, kind="change", action="E", subtype="scenario.run", entity_type="scenario",
-               detail={"files": body.files})
-        files = [folder / n for n in body.files]
-
-        def work(progress, cancelled):
-            from caretwin.scenarios import run_scenarios as run_all
-
-            def report(done: int, total: int) -> None:
-                if cancelled():
-                    raise _Cancelled()
-                progress(done, total)
-
-            return [r.run_id for r in run_all(server.path, files, replications=body.replications, seed=body.seed,
-                                              progress=report)]
-
-        job = server.jobs.start("scenario runs", who.name, work)
-        return asdict(job)
+        return asdict(server.start_scenarios(who, body.files, body.replications, body.seed))
 
     @app.get("/api/jobs/{job_id}", tags=["jobs"])
     def job(job_id: str, who: Principal = allowed("scenario.run")) -> dict[str, Any]:
@@ -337,12 +363,15 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
 
     # ------------------------------------------------------------------ risk review
     @app.get("/api/review/flags", tags=["review"])
-    def flags(who: Principal = allowed("review.read"), include_decided: bool = False) -> list[dict[str, Any]]:
+    def flags(who: Principal = allowed("review.read"), include_decided: bool = False,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+              offset: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+        """A page of the queue (open and deferred flags, highest risk first)."""
         from caretwin.risk.review import list_flags
 
         ws = server.workspace()
         rows = list_flags(ws, reviewer=who.name, role=who.role, purpose=who.purpose,
-                          include_decided=include_decided)
+                          include_decided=include_decided, limit=limit, offset=offset)
         return [{**r, "as_of": str(r["as_of"])} for r in rows]
 
     @app.get("/api/review/flags/{flag_id}", tags=["review"])

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from caretwin import __version__
-from caretwin.governance.store import audit_events, audit_tip, engine_for
+from caretwin.governance.store import audit_events, audit_tip, store_for
 
 # What happened, as codes of DICOM's audit event types (the codes FHIR R4's audit-event-type value set uses)
 KINDS: dict[str, tuple[str, str]] = {
@@ -99,22 +99,34 @@ class AuditTrail:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """A transaction on the store in which `record(..., conn=)` appends: a change made in it and the
+        event recording it are committed together or not at all. (The append lock is taken first, always.)"""
+        with self._locked(), self.engine.begin() as conn:
+            yield conn
+
     def record(self, *, kind: str, action: str, subtype: str, agent: str, role: str, purpose: str,
                entity_type: str, entity_id: str | None = None, outcome: str = "0",
-               detail: dict[str, Any] | None = None) -> int:
-        """Append one event; returns its number. Person identifiers must already be pseudonyms."""
+               detail: dict[str, Any] | None = None, conn: sa.Connection | None = None) -> int:
+        """Append one event; returns its number. Person identifiers must already be pseudonyms. With `conn`
+        (from `transaction()`), the event is part of that transaction."""
         if kind not in KINDS or action not in ACTIONS or outcome not in OUTCOMES:
             raise ValueError(f"audit event: kind in {list(KINDS)}, action in {ACTIONS}, outcome in {list(OUTCOMES)}")
+        if conn is None:
+            with self.transaction() as conn:
+                return self.record(kind=kind, action=action, subtype=subtype, agent=agent, role=role, purpose=purpose,
+                                   entity_type=entity_type, entity_id=entity_id, outcome=outcome, detail=detail,
+                                   conn=conn)
         recorded = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-        with self._locked(), self.engine.begin() as conn:
-            conn.execute(audit_tip.update().where(audit_tip.c.id == 1).values(seq=audit_tip.c.seq))  # take the lock
-            seq, prev = conn.execute(sa.select(audit_tip.c.seq, audit_tip.c.hash).where(audit_tip.c.id == 1)).one()
-            e = Entry(seq + 1, recorded, KINDS[kind][0], subtype, action, outcome, purpose, agent, role, self.source,
-                      entity_type, entity_id, json.dumps(detail or {}, sort_keys=True), prev, "")
-            h = self._mac(prev, e.content())
-            conn.execute(audit_events.insert().values(**{**e.__dict__, "hash": h}))
-            conn.execute(audit_tip.update().where(audit_tip.c.id == 1).values(seq=e.seq, hash=h))
-            self._write_head(e.seq, h)  # before the commit: a failed commit leaves the head ahead, which verify reports
+        conn.execute(audit_tip.update().where(audit_tip.c.id == 1).values(seq=audit_tip.c.seq))  # take the lock
+        seq, prev = conn.execute(sa.select(audit_tip.c.seq, audit_tip.c.hash).where(audit_tip.c.id == 1)).one()
+        e = Entry(seq + 1, recorded, KINDS[kind][0], subtype, action, outcome, purpose, agent, role, self.source,
+                  entity_type, entity_id, json.dumps(detail or {}, sort_keys=True), prev, "")
+        h = self._mac(prev, e.content())
+        conn.execute(audit_events.insert().values(**{**e.__dict__, "hash": h}))
+        conn.execute(audit_tip.update().where(audit_tip.c.id == 1).values(seq=e.seq, hash=h))
+        self._write_head(e.seq, h)  # before the commit: a failed commit leaves the head ahead, which verify reports
         return e.seq
 
     def _write_head(self, seq: int, h: str) -> None:
@@ -222,6 +234,6 @@ def to_fhir(e: Entry) -> dict[str, Any]:
     return resource
 
 
-def trail_for(ws, url: str | None = None) -> AuditTrail:
-    """The audit trail of a workspace (its governance store, its folder, its key)."""
-    return AuditTrail(engine_for(ws.path, url), ws.path, ws.key())
+def trail_for(ws) -> AuditTrail:
+    """The audit trail of an open workspace (its governance store, its folder, its key)."""
+    return AuditTrail(store_for(ws), ws.path, ws.key())

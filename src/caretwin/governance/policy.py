@@ -42,6 +42,18 @@ ACTIONS: dict[str, frozenset[str]] = {
 }
 
 
+# each action in words, for refusals a person reads ("the executive role may not open the risk review queue")
+ACTION_WORDS = {
+    "status.read": "see the workspace's status", "quality.read": "see the data-quality report",
+    "data.ingest": "load data", "model.calibrate": "calibrate the twin", "scenario.run": "run scenarios",
+    "scenario.read": "see scenario runs and comparisons", "report.read": "read board reports",
+    "aggregate.read": "see aggregate figures", "person.read": "open a person's record",
+    "review.read": "open the risk review queue", "review.decide": "decide risk flags",
+    "models.read": "see model cards", "models.train": "train models", "models.approve": "approve models",
+    "audit.read": "read the audit trail", "users.manage": "manage users",
+}
+
+
 @dataclass(frozen=True)
 class Decision:
     allowed: bool
@@ -52,7 +64,7 @@ def authorize(role: str, action: str, purpose: str) -> Decision:
     if action not in ACTIONS:
         raise KeyError(f"unknown action {action!r}")
     if role not in ACTIONS[action]:
-        return Decision(False, f"the {role} role may not {action.replace('.', ' ')}")
+        return Decision(False, f"the {role.replace('_', ' ')} role may not {ACTION_WORDS[action]}")
     if purpose not in PURPOSES.get(role, ()):
         allowed = ", ".join(sorted(PURPOSES.get(role, ())))
         return Decision(False, f"the {role} role may not act for {purpose!r} (its purposes: {allowed})")

@@ -1,4 +1,5 @@
-"""The governance store: users, sessions and the audit trail, in a SQL database reached through SQLAlchemy.
+"""The governance store: users, sessions, the audit trail, the review queue and background jobs, in a SQL
+database reached through SQLAlchemy.
 
 The embedded default is a SQLite file in the workspace (`governance.sqlite`); a server names another
 database (PostgreSQL) with `database_url` or `CARETWIN_DATABASE_URL`. Tables are created and upgraded by the
@@ -59,6 +60,49 @@ audit_tip = sa.Table(  # one row, updated with every append: it serialises write
     sa.Column("hash", sa.String(64), nullable=False),
 )
 
+review_flags = sa.Table(  # a model's flag on a member (a pseudonym), waiting for a person's decision
+    "review_flags", metadata,
+    sa.Column("flag_id", sa.String(32), primary_key=True),
+    sa.Column("member_id", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("as_of", sa.Date, nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("previous_score", sa.Float),
+    sa.Column("threshold", sa.Float, nullable=False),
+    sa.Column("why", sa.String(255), nullable=False),
+    sa.Column("reasons", sa.Text),  # JSON, worked out on first look
+    sa.Column("features", sa.Text),  # JSON: what the flag was scored on
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # open, deferred, decided
+    sa.Index("ix_review_flags_queue", "status", "model"),
+)
+review_decisions = sa.Table(
+    "review_decisions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("flag_id", sa.String(32), sa.ForeignKey("review_flags.flag_id"), nullable=False, index=True),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("reviewer", sa.String(64), nullable=False),
+    sa.Column("decided_at", sa.DateTime, nullable=False),
+)
+jobs = sa.Table(  # background work started through the API, kept across restarts
+    "jobs", metadata,
+    sa.Column("job_id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # queued, running, done, failed, cancelled
+    sa.Column("done", sa.Integer, nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("result", sa.Text),  # JSON
+    sa.Column("error", sa.Text),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False),
+    sa.Column("runner", sa.String(255), nullable=False),  # host:pid of the process running it
+    sa.Column("created_at", sa.String(32), nullable=False),
+    sa.Column("updated_at", sa.String(32), nullable=False),
+)
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -81,9 +125,16 @@ def upgrade(engine: Engine) -> None:
 _engines: dict[str, Engine] = {}
 
 
+def store_for(ws) -> Engine:
+    """The governance store of an open workspace (the database it was opened with, or its own SQLite file)."""
+    return engine_for(ws.path, ws.database)
+
+
 def engine_for(workspace: Path, url: str | None = None) -> Engine:
     """The (cached) engine for a workspace's store: one pool per database in a process."""
     key = database_url(workspace, url)
+    if key in _engines and key.startswith("sqlite:///") and not Path(key.removeprefix("sqlite:///")).exists():
+        _engines.pop(key).dispose()  # the file was removed (a workspace replaced): make and migrate it anew
     if key not in _engines:
         _engines[key] = connect(workspace, url)
     return _engines[key]

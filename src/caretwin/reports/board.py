@@ -134,18 +134,27 @@ th:first-child,td:first-child{text-align:left}th{background:#f0f4f8}
 
 
 def render_html(c: Comparison, title: str = "Scenario comparison") -> str:
+    """The board report: one self-contained HTML page (its styles inline, its charts SVG)."""
+    return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
+            f"content='width=device-width,initial-scale=1'><title>{escape(title)}</title><style>{CSS}</style></head>"
+            f"<body><header><h1>{escape(title)}</h1><p class='meta'>{escape(describe(c))} caretwin {__version__}, "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC.</p></header><main>{render_sections(c)}</main></body></html>")
+
+
+def describe(c: Comparison) -> str:
+    """What was compared, in one sentence."""
+    return (f"Baseline {c.baseline_name} against {', '.join(s.name for s in c.scenarios)}: {c.weeks} weeks from "
+            f"{c.start_date}, {c.replications} replications each, seed {c.seed}; every scenario shares the "
+            "baseline's random numbers, so differences are paired.")
+
+
+def render_sections(c: Comparison) -> str:
+    """The report's sections (summary, over time, failure, differences, value, who bears the gap, method)."""
     names = [c.baseline_name] + [s.name for s in c.scenarios]
     runs = [c.baseline_run] + [s.run_id for s in c.scenarios]
     h: list[str] = []
     add = h.append
-    add(f"<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
-        f"content='width=device-width,initial-scale=1'><title>{escape(title)}</title><style>{CSS}</style></head><body>")
-    add(f"<header><h1>{escape(title)}</h1><p class='meta'>Baseline <b>{escape(c.baseline_name)}</b> against "
-        + ", ".join(f"<b>{escape(s.name)}</b>" for s in c.scenarios)
-        + f". {c.weeks} weeks from {c.start_date}, {c.replications} replications each, seed {c.seed}; "
-          f"every scenario shares the baseline's random numbers, so differences are paired. "
-          f"caretwin {__version__}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.</p></header>")
-    add("<main><section><h2 id='summary'>Executive summary</h2>")
+    add("<section><h2 id='summary'>Executive summary</h2>")
     for s in c.scenarios:
         add(f"<h3>{escape(s.name)} compared with {escape(c.baseline_name)}</h3><ul class='summary'>")
         for p in summary_points(c, s):
@@ -255,7 +264,6 @@ def render_html(c: Comparison, title: str = "Scenario comparison") -> str:
         "<li>Each difference is the mean over replications of the scenario's value minus the baseline's in the "
         "same replication, with a t-interval; precision is the half-width of the scenario's own interval "
         "relative to its value.</li><li>Failure probabilities use Wilson score intervals.</li></ul></section>")
-    add("</main></body></html>")
     return "".join(h)
 
 

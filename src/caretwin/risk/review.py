@@ -7,6 +7,10 @@ stays fast) and kept. A flag leaves the
 queue only with a recorded decision (accept or override, each with a reason); a deferral is recorded
 and keeps it in the queue. Every look at a flag (list or show) is recorded with who, when and why,
 in the workspace's audit trail (`caretwin.governance.audit`).
+
+Scores stay in the workspace (DuckDB); flags and decisions are kept in the governance store, beside the
+audit trail (the workspace's SQLite file, or the server's PostgreSQL database), so a decision and its audit
+event are one transaction.
 """
 
 from __future__ import annotations
@@ -21,40 +25,50 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import sqlalchemy as sa
 
 from caretwin.errors import CaretwinError
 from caretwin.governance.audit import trail_for
+from caretwin.governance.store import review_decisions, review_flags, store_for
 from caretwin.risk.dataset import OUTCOMES, data_span, features_at, predict, reasons
 from caretwin.risk.registry import get_card, load_for, load_version
 from caretwin.workspace import Workspace
 
 DECISIONS = ("accept", "override", "defer")
-DDL = (
-    """CREATE TABLE IF NOT EXISTS _risk_scores (member_id VARCHAR NOT NULL, model VARCHAR NOT NULL,
-        version INTEGER NOT NULL, as_of DATE NOT NULL, score DOUBLE NOT NULL, scored_at TIMESTAMP NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS _review_flags (flag_id VARCHAR PRIMARY KEY, member_id VARCHAR NOT NULL,
-        model VARCHAR NOT NULL, version INTEGER NOT NULL, outcome VARCHAR NOT NULL, as_of DATE NOT NULL,
-        score DOUBLE NOT NULL, previous_score DOUBLE, threshold DOUBLE NOT NULL, why VARCHAR NOT NULL,
-        reasons VARCHAR, created_at TIMESTAMP NOT NULL, status VARCHAR NOT NULL, features VARCHAR)""",
-    """CREATE TABLE IF NOT EXISTS _review_decisions (flag_id VARCHAR NOT NULL, decision VARCHAR NOT NULL,
-        reason VARCHAR NOT NULL, reviewer VARCHAR NOT NULL, decided_at TIMESTAMP NOT NULL)""",
-)
+SCORES_DDL = """CREATE TABLE IF NOT EXISTS _risk_scores (member_id VARCHAR NOT NULL, model VARCHAR NOT NULL,
+    version INTEGER NOT NULL, as_of DATE NOT NULL, score DOUBLE NOT NULL, scored_at TIMESTAMP NOT NULL)"""
+LEGACY = ("_review_flags", "_review_decisions")  # where the queue was kept before it moved to the governance store
 
 
 def prepare(ws: Workspace) -> None:
-    """Create or bring up to date the queue's tables (a no-op, without catalog writes, when they are current)."""
+    """Create the scores table in the workspace, and move a queue kept there by an earlier caretwin into the
+    governance store (a no-op, without catalog writes, when there is nothing to do)."""
     have = {r[0] for r in ws.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-    if {"_risk_scores", "_review_flags", "_review_decisions"} <= have:
-        nullable = dict(ws.con.execute("SELECT column_name, is_nullable FROM information_schema.columns "
-                                       "WHERE table_name = '_review_flags'").fetchall())
-        if "features" in nullable and nullable["reasons"] == "YES":
-            return  # nothing to create or change: no catalog write, so concurrent readers do not conflict
+    if "_risk_scores" in have and not have & set(LEGACY):
+        return  # no catalog write, so concurrent readers do not conflict
     with ws.transaction() as con:
-        for ddl in DDL:
-            con.execute(ddl)
-        # queues made before reasons were worked out on first look
-        con.execute("ALTER TABLE _review_flags ADD COLUMN IF NOT EXISTS features VARCHAR")
-        con.execute("ALTER TABLE _review_flags ALTER COLUMN reasons DROP NOT NULL")
+        con.execute(SCORES_DDL)
+        if "_review_flags" not in have:
+            return
+        flags = _rows(con, "_review_flags")
+        decisions = _rows(con, "_review_decisions") if "_review_decisions" in have else []
+        known = {c.name for c in review_flags.columns}
+        with store_for(ws).begin() as conn:  # committed before the old tables go, so nothing is lost
+            moved = set(conn.scalars(sa.select(review_flags.c.flag_id)))  # by an earlier, interrupted move
+            flags = [f for f in flags if f["flag_id"] not in moved]
+            decisions = [d for d in decisions if d["flag_id"] not in moved]
+            if flags:
+                conn.execute(review_flags.insert(), [{k: v for k, v in f.items() if k in known} for f in flags])
+            if decisions:
+                conn.execute(review_decisions.insert(), decisions)
+        for table in reversed(LEGACY):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def _rows(con, table: str) -> list[dict[str, Any]]:
+    cur = con.execute(f"SELECT * FROM {table}")
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
 def _now() -> datetime:
@@ -62,7 +76,7 @@ def _now() -> datetime:
 
 
 def score(ws: Workspace, model: str, *, version: int | None = None, purpose: str = "care_management",
-          rise: float = 0.10) -> dict[str, int]:
+          rise: float = 0.10, by: str = "local", role: str = "local") -> dict[str, int]:
     """Score everyone at risk on the last day of data (the enrolled; for readmission, members discharged in
     the last 30 days) with an approved model version, and queue the flags; returns counts.
 
@@ -83,8 +97,9 @@ def score(ws: Workspace, model: str, *, version: int | None = None, purpose: str
     amount = OUTCOMES[outcome].kind == "amount"
     prev = dict(ws.con.execute(
         "SELECT member_id, arg_max(score, scored_at) FROM _risk_scores WHERE model = ? GROUP BY 1", [model]).fetchall())
-    open_ = {m for (m,) in ws.con.execute(
-        "SELECT member_id FROM _review_flags WHERE model = ? AND status IN ('open', 'deferred')", [model]).fetchall()}
+    with store_for(ws).connect() as conn:
+        open_ = set(conn.scalars(sa.select(review_flags.c.member_id).where(
+            review_flags.c.model == model, review_flags.c.status.in_(("open", "deferred")))))
     before = np.array([prev.get(m, np.nan) for m in members], dtype=float)
     high = p >= threshold
     rose = ~np.isnan(before) & (p - np.nan_to_num(before) >= rise * (threshold if amount else 1.0))
@@ -92,23 +107,27 @@ def score(ws: Workspace, model: str, *, version: int | None = None, purpose: str
     flag = (high | rose) & ~waiting
     idx = np.flatnonzero(flag)
     now = _now()
-    n, k = len(members), len(idx)
+    n = len(members)
     scores = pa.table({"member_id": members.astype(str), "model": [model] * n,
                        "version": pa.array([card.version] * n, pa.int32()), "as_of": pa.array([as_of] * n, pa.date32()),
                        "score": p, "scored_at": pa.array([now] * n, pa.timestamp("us"))})
     rise_words = [f"rose by ${p[i] - before[i]:,.0f}" if amount else f"rose by {p[i] - before[i]:.0%}" for i in idx]
-    flags = pa.table({
-        "flag_id": [uuid.uuid4().hex[:12] for _ in range(k)], "member_id": members[idx].astype(str),
-        "model": [model] * k, "version": pa.array([card.version] * k, pa.int32()), "outcome": [outcome] * k,
-        "as_of": pa.array([as_of] * k, pa.date32()), "score": p[idx],
-        "previous_score": pa.array(before[idx], mask=np.isnan(before[idx])), "threshold": [threshold] * k,
-        "why": ["above the threshold" if high[i] else w for i, w in zip(idx, rise_words)],
-        "reasons": pa.nulls(k, pa.string()), "created_at": pa.array([now] * k, pa.timestamp("us")),
-        "status": ["open"] * k, "features": [json.dumps(row) for row in X[idx].tolist()]})
-    with ws.transaction() as con:
-        for name, table in (("_risk_scores", scores), ("_review_flags", flags)):
-            con.register("_new_rows", table)
-            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM _new_rows")
+    flags = [{"flag_id": uuid.uuid4().hex[:12], "member_id": str(members[i]), "model": model, "version": card.version,
+              "outcome": outcome, "as_of": as_of, "score": float(p[i]),
+              "previous_score": None if np.isnan(before[i]) else float(before[i]), "threshold": threshold,
+              "why": "above the threshold" if high[i] else w, "reasons": None, "features": json.dumps(X[i].tolist()),
+              "created_at": now, "status": "open"} for i, w in zip(idx, rise_words)]
+    # the flags and their audit event commit only if the scores do (the scores are committed first, inside)
+    trail = trail_for(ws)
+    with trail.transaction() as conn:
+        if flags:
+            conn.execute(review_flags.insert(), flags)
+        trail.record(kind="change", action="C", subtype="risk.score", agent=by, role=role, purpose=purpose,
+                     entity_type="model", entity_id=f"{model}/v{card.version}", conn=conn,
+                     detail={"scored": len(members), "flagged": len(flags), "as_of": str(as_of)})
+        with ws.transaction() as con:
+            con.register("_new_rows", scores)
+            con.execute("INSERT INTO _risk_scores BY NAME SELECT * FROM _new_rows")
             con.unregister("_new_rows")
     return {"scored": int(len(members)), "flagged": int(len(idx)), "already_open": int(((high | rose) & ~flag).sum())}
 
@@ -121,8 +140,8 @@ def _explain(ws: Workspace, flag: dict[str, Any]) -> str:
     est = load_version(ws, flag["model"], flag["version"])
     X = np.array([json.loads(flag["features"])], dtype=float)
     words = json.dumps(reasons(est, X, np.array([typical[n] for n in typical]), list(typical))[0])
-    with ws.transaction() as con:
-        con.execute("UPDATE _review_flags SET reasons = ? WHERE flag_id = ?", [words, flag["flag_id"]])
+    with store_for(ws).begin() as conn:
+        conn.execute(review_flags.update().where(review_flags.c.flag_id == flag["flag_id"]).values(reasons=words))
     return words
 
 
@@ -131,8 +150,11 @@ def score_text(outcome: str, value: float) -> str:
     return f"${value:,.0f}" if OUTCOMES[outcome].kind == "amount" else f"{value:.1%}"
 
 
+LOCAL = "local"  # the role recorded for someone at the workspace's own command line
+
+
 def _log(ws: Workspace, reviewer: str, role: str, purpose: str, what: str, flag_id: str | None = None,
-         member_id: str | None = None, **detail: Any) -> None:
+         member_id: str | None = None, conn: sa.Connection | None = None, **detail: Any) -> None:
     """Record a look or a change in the workspace's audit trail (member ids are pseudonyms already)."""
     if not reviewer:
         raise CaretwinError("say who is reviewing (a reviewer name)")
@@ -140,41 +162,52 @@ def _log(ws: Workspace, reviewer: str, role: str, purpose: str, what: str, flag_
                     "export": ("export", "R")}[what]
     trail_for(ws).record(kind=kind, action=action, subtype=f"review.{what}", agent=reviewer, role=role,
                          purpose=purpose, entity_type="member" if member_id else "review_queue", entity_id=member_id,
-                         detail={"flag": flag_id, **detail} if flag_id else detail)
-
-
-LOCAL = "local"  # the role recorded for someone at the workspace's own command line
+                         detail={"flag": flag_id, **detail} if flag_id else detail, conn=conn)
 
 
 def list_flags(ws: Workspace, *, reviewer: str, role: str = LOCAL, purpose: str = "care_management",
-               include_decided: bool = False) -> list[dict[str, Any]]:
-    """The queue (open and deferred flags, highest risk first); looking at it is recorded."""
+               include_decided: bool = False, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
+    """The queue (open and deferred flags, highest risk first), a page of it with `limit` and `offset`;
+    looking at it is recorded."""
     prepare(ws)
     _log(ws, reviewer, role, purpose, "list")
-    where = "" if include_decided else "WHERE status IN ('open', 'deferred')"
-    cur = ws.con.execute(f"SELECT flag_id, model, version, outcome, as_of, score, why, status FROM _review_flags "
-                         f"{where} ORDER BY score DESC, flag_id")
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    f = review_flags.c
+    q = sa.select(f.flag_id, f.model, f.version, f.outcome, f.as_of, f.score, f.why, f.status)
+    if not include_decided:
+        q = q.where(f.status.in_(("open", "deferred")))
+    q = q.order_by(f.score.desc(), f.flag_id).offset(offset).limit(limit)
+    with store_for(ws).connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def count_flags(ws: Workspace) -> dict[str, int]:
+    """How many flags are open, deferred and decided (counts only: no look at a person, nothing recorded)."""
+    with store_for(ws).connect() as conn:
+        have = dict(conn.execute(sa.select(review_flags.c.status, sa.func.count()).group_by(review_flags.c.status)).all())
+    return {s: int(have.get(s, 0)) for s in ("open", "deferred", "decided")}
+
+
+def _decisions(conn: sa.Connection, flag_id: str) -> list[dict[str, Any]]:
+    d = review_decisions.c
+    return [dict(r._mapping) for r in conn.execute(
+        sa.select(d.decision, d.reason, d.reviewer, d.decided_at).where(d.flag_id == flag_id).order_by(d.id))]
 
 
 def show(ws: Workspace, flag_id: str, *, reviewer: str, role: str = LOCAL,
          purpose: str = "care_management") -> dict[str, Any]:
     """One flag with its reasons and decisions so far; opening it is recorded."""
     prepare(ws)
-    cur = ws.con.execute("SELECT * FROM _review_flags WHERE flag_id = ?", [flag_id])
-    row = cur.fetchone()
-    if row is None:
-        raise CaretwinError(f"no flag {flag_id!r} in the review queue")
-    flag = dict(zip([d[0] for d in cur.description], row))
+    with store_for(ws).connect() as conn:
+        row = conn.execute(sa.select(review_flags).where(review_flags.c.flag_id == flag_id)).first()
+        if row is None:
+            raise CaretwinError(f"no flag {flag_id!r} in the review queue")
+        flag = dict(row._mapping)
+        flag["decisions"] = _decisions(conn, flag_id)
     _log(ws, reviewer, role, purpose, "show", flag_id, flag["member_id"])
     if flag["reasons"] is None:
         flag["reasons"] = _explain(ws, flag)
     flag["reasons"] = json.loads(flag["reasons"])
     del flag["features"]
-    flag["decisions"] = [dict(zip(("decision", "reason", "reviewer", "decided_at"), r)) for r in ws.con.execute(
-        "SELECT decision, reason, reviewer, decided_at FROM _review_decisions WHERE flag_id = ? ORDER BY decided_at",
-        [flag_id]).fetchall()]
     return flag
 
 
@@ -188,18 +221,19 @@ def decide(ws: Workspace, flag_id: str, decision: str, reason: str, *, reviewer:
     if not reviewer:
         raise CaretwinError("say who is deciding (a reviewer name)")
     prepare(ws)
-    row = ws.con.execute("SELECT status, member_id FROM _review_flags WHERE flag_id = ?", [flag_id]).fetchone()
-    if row is None:
-        raise CaretwinError(f"no flag {flag_id!r} in the review queue")
-    if row[0] == "decided":
-        raise CaretwinError(f"flag {flag_id} is already decided")
+    f = review_flags.c
     status = "deferred" if decision == "defer" else "decided"
-    with ws.transaction() as con:
-        con.execute("INSERT INTO _review_decisions VALUES (?, ?, ?, ?, ?)",
-                    [flag_id, decision, reason.strip(), reviewer, _now()])
-        con.execute("UPDATE _review_flags SET status = ? WHERE flag_id = ?", [status, flag_id])
-        # inside the transaction: if the trail cannot record the decision, the decision is not made
-        _log(ws, reviewer, role, purpose, "decide", flag_id, row[1], decision=decision)
+    # one transaction: the decision, the flag's new status and the audit event, or none of them
+    with trail_for(ws).transaction() as conn:
+        row = conn.execute(sa.select(f.status, f.member_id).where(f.flag_id == flag_id).with_for_update()).first()
+        if row is None:
+            raise CaretwinError(f"no flag {flag_id!r} in the review queue")
+        if row.status == "decided":
+            raise CaretwinError(f"flag {flag_id} is already decided")
+        conn.execute(review_decisions.insert().values(flag_id=flag_id, decision=decision, reason=reason.strip(),
+                                                      reviewer=reviewer, decided_at=_now()))
+        conn.execute(review_flags.update().where(f.flag_id == flag_id).values(status=status))
+        _log(ws, reviewer, role, purpose, "decide", flag_id, row.member_id, conn=conn, decision=decision)
     return status
 
 
@@ -208,14 +242,18 @@ def export_decisions(ws: Workspace, path: str | Path, *, reviewer: str, role: st
     """Every decision with its flag, as CSV (written aside, then renamed); returns the rows written."""
     prepare(ws)
     _log(ws, reviewer, role, purpose, "export", file=Path(path).name)
-    rows = ws.con.execute("""
-        SELECT d.flag_id, f.member_id, f.model, f.version, f.outcome, f.as_of, round(f.score, 4), f.why,
-               d.decision, d.reason, d.reviewer, d.decided_at
-        FROM _review_decisions d JOIN _review_flags f USING (flag_id) ORDER BY d.decided_at, d.flag_id""").fetchall()
+    d, f = review_decisions.c, review_flags.c
+    q = (sa.select(d.flag_id, f.member_id, f.model, f.version, f.outcome, f.as_of, f.score, f.why, d.decision,
+                   d.reason, d.reviewer, d.decided_at)
+         .join_from(review_decisions, review_flags, d.flag_id == f.flag_id).order_by(d.decided_at, d.id))
+    with store_for(ws).connect() as conn:
+        rows = [list(r) for r in conn.execute(q)]
+    for r in rows:
+        r[6] = round(r[6], 4)
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
+    with open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
         w.writerow(["flag_id", "member_id", "model", "version", "outcome", "as_of", "score", "why", "decision",
                     "reason", "reviewer", "decided_at"])
         w.writerows(rows)

@@ -130,9 +130,10 @@ class WorkspaceStatus:
 class Workspace:
     """An open workspace. Use `Workspace.create(path)` or `Workspace.open(path)`."""
 
-    def __init__(self, path: Path, config: dict[str, Any]):
+    def __init__(self, path: Path, config: dict[str, Any], database: str | None = None):
         self.path = path
         self.config = config
+        self.database = database  # the governance store's URL; None: CARETWIN_DATABASE_URL or governance.sqlite
         self.settings = resolve(config.get("settings", {}))
         self._con: duckdb.DuckDBPyConnection | None = None
 
@@ -165,8 +166,9 @@ class Workspace:
         return cls.open(target)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> Workspace:
-        """Open an existing workspace, checking that its schema version is one this code reads."""
+    def open(cls, path: str | os.PathLike[str], database: str | None = None) -> Workspace:
+        """Open an existing workspace, checking that its schema version is one this code reads; `database`
+        names its governance store (users, audit trail, review queue, jobs) when that is not the default."""
         root = Path(path).absolute()
         cfg_path = root / CONFIG_FILE
         if not cfg_path.is_file() or not (root / DB_FILE).is_file():
@@ -180,7 +182,7 @@ class Workspace:
             raise CaretwinError(
                 f"{root}: schema version {found} cannot be read by this caretwin (schema {SCHEMA_VERSION})"
             )
-        ws = cls(root, config)
+        ws = cls(root, config, database)
         if found != SCHEMA_VERSION:
             ws._migrate()
         return ws
