@@ -30,7 +30,8 @@ class Region:
     rurality: str
     members: int = 0
     capacity: dict[str, tuple[float, str]] = field(default_factory=dict)  # line -> (capacity, unit)
-    occupancy: dict[str, float | None] = field(default_factory=dict)  # line -> share of capacity in use
+    occupancy: dict[str, float | None] = field(default_factory=dict)  # line -> share of capacity in use (None:
+    # the data hold no use of this line)
     waiting: int | None = 0  # None: suppressed
     median_wait_days: float | None = None
     headcount: int = 0
@@ -71,10 +72,15 @@ def _snapshot(ws: Workspace, d: date) -> Snapshot:
         WHERE p.service_line NOT IN {BED_LINES} AND a.start_date <= $d AND (a.end_date IS NULL OR a.end_date >= $d)
         GROUP BY 1, 2""", {"d": d}).fetchall())
     lines = sorted({line for _, line, _, _ in cap})
+    recorded = {line for (line,) in con.execute(f"""
+        SELECT DISTINCT p.service_line FROM encounters e JOIN providers p ON p.provider_id = e.facility_id
+        WHERE p.service_line IN {BED_LINES}
+        UNION SELECT DISTINCT service_line FROM authorizations""").fetchall()}  # lines whose use the data hold
     for rid, line, unit, capacity in cap:
         if rid in regions:
             regions[rid].capacity[line] = (float(capacity or 0), unit or "")
-            regions[rid].occupancy[line] = float(used.get((rid, line), 0)) / capacity if capacity else None
+            regions[rid].occupancy[line] = (float(used.get((rid, line), 0)) / capacity
+                                            if capacity and line in recorded else None)
     for rid, waiting, median in con.execute("""
         SELECT m.region_id,
                count(*) FILTER (WHERE r.received_date <= $d AND (r.start_of_care_date IS NULL OR r.start_of_care_date > $d)

@@ -9,6 +9,7 @@ Nothing is fetched from elsewhere: styles, the one script and the charts (SVG) c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
@@ -87,7 +88,8 @@ def create_site(workspace: str | Path, *, database: str | None = None, max_uploa
 
 def mount(app: FastAPI, server: Server) -> None:
     """Add the dashboard's pages and static files to the API's application."""
-    router = APIRouter(include_in_schema=False)
+    get = functools.partial(app.get, include_in_schema=False)  # pages are not part of the API's schema
+    post = functools.partial(app.post, include_in_schema=False)
     app.mount("/static", StaticFiles(packages=[("caretwin.web", "static")]), name="static")
 
     cache: dict[str, tuple[Any, Any]] = {}
@@ -106,11 +108,11 @@ def mount(app: FastAPI, server: Server) -> None:
             cache[name] = (key, value)
         return value
 
-    def render(request: Request, name: str, who: Principal | None, status_code: int = 200, **context: Any) -> HTMLResponse:
+    def render(request: Request, template: str, who: Principal | None, status_code: int = 200, **context: Any) -> HTMLResponse:
         token = request.cookies.get(SESSION, "")
         menu = [(path, label) for path, label, action in MENU
                 if who and any(authorize(who.role, action, p).allowed for p in PURPOSES[who.role])]
-        html = templates.get_template(name).render(
+        html = templates.get_template(template).render(
             request=request, who=who, menu=menu, path=request.url.path, csrf=csrf_token(token) if token else "",
             purposes=sorted(PURPOSES[who.role]) if who else [], purpose_words=PURPOSE_WORDS,
             message=request.query_params.get("message", ""), **context)
@@ -143,15 +145,15 @@ def mount(app: FastAPI, server: Server) -> None:
         return render(request, "refused.html", exc.who, status_code=exc.status, reason=exc.reason, status=exc.status)
 
     # ------------------------------------------------------------------ log-in
-    @router.get("/")
+    @get("/")
     def home() -> RedirectResponse:
         return RedirectResponse("/overview", status_code=303)
 
-    @router.get("/login")
+    @get("/login")
     def login_form(request: Request, next: str = "/overview") -> HTMLResponse:  # noqa: A002
         return render(request, "login.html", None, next=_local(next), all_purposes=list(PURPOSE_WORDS))
 
-    @router.post("/login")
+    @post("/login")
     def login(request: Request, name: Annotated[str, Form(max_length=64)], password: Annotated[str, Form(max_length=1024)],
               purpose: Annotated[str, Form(max_length=32)], next: Annotated[str, Form()] = "/overview") -> Response:  # noqa: A002
         def again(reason: str, status: int) -> HTMLResponse:
@@ -166,7 +168,7 @@ def mount(app: FastAPI, server: Server) -> None:
         except CaretwinError as exc:
             server.trail.record(kind="login", action="E", subtype="session.create", agent=name[:64], role="unknown",
                                 purpose="administration", entity_type="session", outcome="4")
-            return again(f"{str(exc)[:1].upper()}{str(exc)[1:]}.", 401)
+            return again(f"{str(exc)[:1].upper()}{str(exc)[1:].rstrip('.')}.", 401)
         if purpose not in PURPOSES[user.role]:
             accounts.log_out(server.engine, token)
             words = " or ".join(PURPOSE_WORDS[p] for p in sorted(PURPOSES[user.role]))
@@ -178,7 +180,7 @@ def mount(app: FastAPI, server: Server) -> None:
             res.set_cookie(key, value, httponly=True, samesite="strict", max_age=8 * 3600)
         return res
 
-    @router.post("/logout")
+    @post("/logout")
     def logout(request: Request, csrf: Annotated[str, Form()] = "") -> RedirectResponse:
         checked_form(request, csrf)
         accounts.log_out(server.engine, request.cookies.get(SESSION, ""))
@@ -187,7 +189,7 @@ def mount(app: FastAPI, server: Server) -> None:
         res.delete_cookie(PURPOSE)
         return res
 
-    @router.post("/purpose")
+    @post("/purpose")
     def change_purpose(request: Request, purpose: Annotated[str, Form(max_length=32)],
                        csrf: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/overview") -> RedirectResponse:  # noqa: A002
         checked_form(request, csrf)
@@ -201,16 +203,16 @@ def mount(app: FastAPI, server: Server) -> None:
         return res
 
     # ------------------------------------------------------------------ overview and data quality
-    @router.get("/overview")
+    @get("/overview")
     def overview_page(request: Request, who: Principal = page("aggregate.read")) -> HTMLResponse:
         person_level = who.role in PERSON_LEVEL
         now, before = cached(f"overview:{person_level}", lambda: overview(server.workspace(), person_level=person_level))
-        tiles = [(r.region_id, _busiest(r), r.rurality) for r in now.regions]
+        tiles = [(r.region_id, min(r.occupancy.get("hcbs") or 0.0, 1.0), r.rurality) for r in now.regions]
         past = {r.region_id: r for r in before.regions}
         return render(request, "overview.html", who, now=now, before=before, past=past,
-                      tiles=Markup(tile_grid("Busiest service line's occupancy, by region", tiles)))
+                      tiles=Markup(tile_grid("HCBS staffed hours in use", tiles)))
 
-    @router.get("/quality")
+    @get("/quality")
     def quality_page(request: Request, who: Principal = page("quality.read"),
                      table: Annotated[str | None, Query(max_length=64)] = None) -> HTMLResponse:
         ws = server.workspace()
@@ -227,7 +229,7 @@ def mount(app: FastAPI, server: Server) -> None:
         folder = server.path / "scenarios"
         return sorted(p.name for p in folder.iterdir() if SCENARIO_NAME.match(p.name)) if folder.is_dir() else []
 
-    @router.get("/scenarios")
+    @get("/scenarios")
     def scenarios_page(request: Request, who: Principal = page("scenario.read"),
                        edit: Annotated[str | None, Query(max_length=100)] = None) -> HTMLResponse:
         files = scenario_files()
@@ -236,7 +238,7 @@ def mount(app: FastAPI, server: Server) -> None:
                       can_run=authorize(who.role, "scenario.run", who.purpose).allowed,
                       file_name=edit if edit in files else "", text=text)
 
-    @router.post("/scenarios/files")
+    @post("/scenarios/files")
     def save_scenario(request: Request, name: Annotated[str, Form(max_length=100)], text: Annotated[str, Form(max_length=100_000)],
                       csrf: Annotated[str, Form()] = "", who: Principal = page("scenario.run")) -> Response:
         checked_form(request, csrf)
@@ -264,7 +266,7 @@ def mount(app: FastAPI, server: Server) -> None:
         return render(request, "scenarios.html", who, status_code=400, files=scenario_files(),
                       runs=list_runs(server.workspace()), can_run=True, file_name=name, text=text, problems=problems)
 
-    @router.post("/scenarios/run")
+    @post("/scenarios/run")
     def run_scenarios(request: Request, baseline: Annotated[str, Form()], csrf: Annotated[str, Form()] = "",
                       files: Annotated[list[str], Form()] = [],  # noqa: B006
                       replications: Annotated[int | None, Form(ge=2, le=1000)] = None,
@@ -276,11 +278,11 @@ def mount(app: FastAPI, server: Server) -> None:
             raise PageRefused(exc.status_code, exc.detail, who) from None
         return RedirectResponse(f"/jobs/{job.job_id}", status_code=303)
 
-    @router.get("/jobs/{job_id}")
+    @get("/jobs/{job_id}")
     def job_page(request: Request, job_id: str, who: Principal = page("scenario.run")) -> HTMLResponse:
         return render(request, "job.html", who, job=server.jobs.get(job_id))
 
-    @router.get("/jobs/{job_id}/progress")
+    @get("/jobs/{job_id}/progress")
     def job_progress(job_id: str, who: Principal = page("scenario.run")) -> JSONResponse:
         """What the job page's script polls (with the session cookie)."""
         job = asdict(server.jobs.get(job_id))
@@ -289,7 +291,7 @@ def mount(app: FastAPI, server: Server) -> None:
             job["next"] = "/scenarios/compare?" + "&".join(f"run={r}" for r in runs) if len(runs) > 1 else "/scenarios"
         return JSONResponse(job)
 
-    @router.get("/scenarios/compare")
+    @get("/scenarios/compare")
     def compare_page(request: Request, run: Annotated[list[str], Query()] = [],  # noqa: B006
                      baseline: Annotated[str | None, Query(max_length=64)] = None,
                      who: Principal = page("scenario.read")) -> HTMLResponse:
@@ -299,7 +301,7 @@ def mount(app: FastAPI, server: Server) -> None:
         c = compare(server.workspace(), run)
         return render(request, "compare.html", who, describe=describe(c), body=Markup(render_sections(c)), runs=run)
 
-    @router.get("/scenarios/report")
+    @get("/scenarios/report")
     def report_download(run: Annotated[list[str], Query()] = [],  # noqa: B006
                         who: Principal = page("report.read")) -> HTMLResponse:
         if len(run) < 2:
@@ -308,7 +310,7 @@ def mount(app: FastAPI, server: Server) -> None:
             "Content-Disposition": f'attachment; filename="caretwin-report-{run[0]}.html"'})
 
     # ------------------------------------------------------------------ risk review
-    @router.get("/review")
+    @get("/review")
     def review_page(request: Request, who: Principal = page("review.read"),
                     offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
         ws = server.workspace()
@@ -316,13 +318,13 @@ def mount(app: FastAPI, server: Server) -> None:
         return render(request, "review.html", who, rows=rows, counts=count_flags(ws), offset=offset,
                       page_size=PAGE_SIZE, score_text=score_text)
 
-    @router.get("/review/{flag_id}")
+    @get("/review/{flag_id}")
     def flag_page(request: Request, flag_id: str, who: Principal = page("person.read")) -> HTMLResponse:
         flag = show(server.workspace(), flag_id, reviewer=who.name, role=who.role, purpose=who.purpose)
         return render(request, "flag.html", who, flag=flag, score_text=score_text,
                       can_decide=authorize(who.role, "review.decide", who.purpose).allowed)
 
-    @router.post("/review/{flag_id}")
+    @post("/review/{flag_id}")
     def decide(request: Request, flag_id: str, decision: Annotated[str, Form(pattern="^(accept|override|defer)$")],
                reason: Annotated[str, Form(max_length=2000)], csrf: Annotated[str, Form()] = "",
                who: Principal = page("review.decide")) -> Response:
@@ -336,12 +338,12 @@ def mount(app: FastAPI, server: Server) -> None:
                                 status_code=303)
 
     # ------------------------------------------------------------------ providers and equity
-    @router.get("/providers")
+    @get("/providers")
     def providers_page(request: Request, who: Principal = page("aggregate.read")) -> HTMLResponse:
         return render(request, "providers.html", who, providers=provider_warnings(server.workspace()),
                       factors=FACTORS)
 
-    @router.get("/equity")
+    @get("/equity")
     def equity_page(request: Request, who: Principal = page("models.read")) -> HTMLResponse:
         ws = server.workspace()
         latest: dict[str, int] = {}
@@ -352,19 +354,19 @@ def mount(app: FastAPI, server: Server) -> None:
         return render(request, "equity.html", who, cards=cards, hidden=lambda r: not person_level and 0 < r.get("n", 11) <= 10)
 
     # ------------------------------------------------------------------ governance
-    @router.get("/governance")
+    @get("/governance")
     def governance_page(request: Request, who: Principal = page("models.read")) -> HTMLResponse:
         return render(request, "governance.html", who, models=list_models(server.workspace()),
                       can_audit=authorize(who.role, "audit.read", who.purpose).allowed,
                       can_manage=authorize(who.role, "users.manage", who.purpose).allowed)
 
-    @router.get("/governance/models/{name}/{version}")
+    @get("/governance/models/{name}/{version}")
     def card_page(request: Request, name: str, version: int, who: Principal = page("models.read")) -> HTMLResponse:
         return render(request, "card.html", who, card=get_card(server.workspace(), name, version),
                       can_approve=authorize(who.role, "models.approve", who.purpose).allowed,
                       all_purposes=list(PURPOSE_WORDS))
 
-    @router.post("/governance/models/{name}/{version}")
+    @post("/governance/models/{name}/{version}")
     def approve(request: Request, name: str, version: int, purposes: Annotated[list[str], Form()],
                 csrf: Annotated[str, Form()] = "", who: Principal = page("models.approve")) -> RedirectResponse:
         checked_form(request, csrf)
@@ -373,7 +375,7 @@ def mount(app: FastAPI, server: Server) -> None:
                       entity_id=f"{name}/v{version}", detail={"purposes": purposes})
         return RedirectResponse(f"/governance/models/{name}/{version}?message=Approved.", status_code=303)
 
-    @router.get("/governance/audit")
+    @get("/governance/audit")
     def audit_page(request: Request, who: Principal = page("audit.read"),
                    after: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
         server.record(who, kind="query", action="E", subtype="audit.read", entity_type="audit_trail",
@@ -383,11 +385,11 @@ def mount(app: FastAPI, server: Server) -> None:
         return render(request, "audit.html", who, entries=server.trail.entries(after=start, limit=PAGE_SIZE),
                       problems=server.trail.verify(), total=total, start=start, page_size=PAGE_SIZE)
 
-    @router.get("/governance/users")
+    @get("/governance/users")
     def users_page(request: Request, who: Principal = page("users.manage")) -> HTMLResponse:
         return render(request, "users.html", who, users=accounts.list_users(server.engine), roles=ROLES)
 
-    @router.post("/governance/users")
+    @post("/governance/users")
     def add_user(request: Request, name: Annotated[str, Form(max_length=64)], role: Annotated[str, Form()],
                  password: Annotated[str, Form(max_length=1024)], csrf: Annotated[str, Form()] = "",
                  who: Principal = page("users.manage")) -> Response:
@@ -401,7 +403,6 @@ def mount(app: FastAPI, server: Server) -> None:
                       detail={"role": u.role})
         return RedirectResponse(f"/governance/users?message={quote(f'Added {u.name} ({u.role}).')}", status_code=303)
 
-    app.include_router(router)
 
 
 def _local(path: str) -> str:
@@ -412,11 +413,6 @@ def _local(path: str) -> str:
 def _a(role: str) -> str:
     words = role.replace("_", " ")
     return f"{'an' if words[0] in 'aeiou' else 'a'} {words}"
-
-
-def _busiest(region) -> float:
-    shares = [v for v in region.occupancy.values() if v is not None]
-    return min(max(shares), 1.0) if shares else 0.0
 
 
 __all__ = ["create_site", "mount"]

@@ -1,0 +1,157 @@
+"""The dashboard's pages behind log-in and the role policy: every page x every role, forms that change
+something need the session's form token, errors in plain words, and nothing fetched from elsewhere."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from caretwin.governance.policy import PURPOSES, ROLES, authorize
+from caretwin.governance.store import engine_for
+from caretwin.governance.users import add_user
+from caretwin.web.views import create_site
+
+PASSWORD = "a long enough passphrase"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, extract_csv):
+    from caretwin import Workspace
+    from caretwin.ingest import ingest
+    from caretwin.risk.registry import approve, register
+    from caretwin.risk.review import score
+    from caretwin.risk.train import fit_outcome
+
+    root = tmp_path_factory.mktemp("site") / "ws"
+    ws = Workspace.create(root)
+    ingest(ws, extract_csv)
+    f = fit_outcome(ws, "ed_90d", lookback_days=60, n_boot=10)
+    card = register(ws, f.model, f.card, by="analyst")
+    approve(ws, card.name, card.version, ["care_management"], by="medical director")
+    score(ws, card.name)
+    (root / "scenarios").mkdir()
+    (root / "scenarios" / "baseline.yaml").write_text(
+        "name: baseline\nbaseline: defaults\nhorizon_weeks: 4\nreplications: 3\nseed: 1\n")
+    (root / "scenarios" / "surge.yaml").write_text(
+        "name: surge\nextends: baseline.yaml\nshocks:\n  - referrals: {service_line: hcbs, regions: all, "
+        "change: +30%, ramp_weeks: 2}\n")
+    ws.close()
+    for role in ROLES:
+        add_user(engine_for(root), role, role, PASSWORD)
+    return create_site(root)
+
+
+_clients: dict[tuple, TestClient] = {}
+
+
+def logged_in(app, role: str, purpose: str | None = None) -> TestClient:
+    """A browser-like client with a live session (one per role: log-ins are limited to 10 a minute)."""
+    key = (id(app), role, purpose)
+    if key in _clients:
+        return _clients[key]
+    client = _clients[key] = TestClient(app)
+    res = client.post("/login", data={"name": role, "password": PASSWORD, "purpose": purpose or sorted(PURPOSES[role])[0],
+                                      "next": "/overview"}, follow_redirects=False)
+    assert res.status_code == 303, res.text
+    return client
+
+
+def form_token(client: TestClient, path: str = "/overview") -> str:
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', client.get(path).text).group(1)
+
+
+def pages(app) -> dict[str, str]:
+    """Every GET page of the dashboard with the policy action it names."""
+    found = {}
+    for r in app.routes:
+        if "GET" not in getattr(r, "methods", ()) or r.path.startswith("/api") or not hasattr(r, "dependant"):
+            continue
+        actions = [d.call.action for d in r.dependant.dependencies if hasattr(d.call, "action")]
+        if actions:
+            found[r.path] = actions[0]
+    return found
+
+
+def test_every_page_for_every_role_is_shown_or_refused_as_the_policy_says(site):
+    paths = pages(site)
+    assert {"/overview", "/quality", "/scenarios", "/review", "/review/{flag_id}", "/providers", "/equity",
+            "/governance", "/governance/audit", "/governance/users"} <= set(paths)
+    flag = logged_in(site, "care_coordinator").get("/review").text
+    flag_id = re.search(r'href="/review/([0-9a-f]+)"', flag).group(1)
+    fill = {"flag_id": flag_id, "job_id": "nojob", "name": "ed_90d", "version": "1"}
+    for role in ROLES:
+        client = logged_in(site, role)
+        for path, action in paths.items():
+            url = path.format(**fill)
+            res = client.get(url, params={"run": ["a", "b"]} if "compare" in path or "report" in path else None)
+            if authorize(role, action, sorted(PURPOSES[role])[0]).allowed:
+                assert res.status_code in (200, 400, 404), (role, url, res.status_code, res.text[:300])
+            else:
+                assert res.status_code == 403 and "may not" in res.text, (role, url)
+
+
+def test_pages_need_a_log_in_and_a_wrong_password_is_said_plainly(site):
+    client = TestClient(site)
+    res = client.get("/review?offset=50", follow_redirects=False)
+    assert res.status_code == 303 and res.headers["location"] == "/login?next=/review%3Foffset%3D50"
+    res = client.post("/login", data={"name": "analyst", "password": "wrong", "purpose": "planning"})
+    assert res.status_code == 401 and "wrong name or password" in res.text
+    res = client.post("/login", data={"name": "executive", "password": PASSWORD, "purpose": "care_management"})
+    assert res.status_code == 403 and "you may work for operations or planning" in res.text
+    res = client.post("/login", data={"name": "analyst", "password": PASSWORD, "purpose": "planning",
+                                      "next": "https://elsewhere.example/"}, follow_redirects=False)
+    assert res.headers["location"] == "/overview"  # no redirects to other sites
+
+
+def test_forms_that_change_something_need_the_sessions_form_token(site):
+    client = logged_in(site, "care_coordinator")
+    flag_id = re.search(r'href="/review/([0-9a-f]+)"', client.get("/review").text).group(1)
+    res = client.post(f"/review/{flag_id}", data={"decision": "defer", "reason": "forged", "csrf": "0" * 32})
+    assert res.status_code == 403 and "did not come from caretwin" in res.text
+    res = client.post(f"/review/{flag_id}", data={"decision": "defer", "reason": "  ", "csrf": form_token(client)})
+    assert res.status_code == 400 and "needs a reason" in res.text
+    res = client.post(f"/review/{flag_id}", data={"decision": "defer", "reason": "waiting for the GP",
+                                                  "csrf": form_token(client)})
+    assert res.status_code == 200 and "stays in the queue" in res.text
+
+
+def test_a_scenario_with_mistakes_is_not_saved_and_every_problem_is_listed(site):
+    client = logged_in(site, "analyst")
+    folder = site.state.server.path / "scenarios"
+    before = sorted(p.name for p in folder.iterdir())
+    res = client.post("/scenarios/files", data={"name": "bad", "csrf": form_token(client),
+                                                "text": "name: bad\nextends: baseline.yaml\nhorizon_weeks: -3\nshocks:\n  - meteor: {}\n"})
+    assert res.status_code == 400 and "was not saved" in res.text
+    assert "horizon_weeks" in res.text and "meteor" in res.text and "bad.yaml" in res.text
+    assert sorted(p.name for p in folder.iterdir()) == before  # nothing left behind
+    res = client.post("/scenarios/files", data={"name": "<script>x</script>", "csrf": form_token(client), "text": "name: x\n"})
+    assert res.status_code == 400 and "<script>x" not in res.text  # refused, and escaped when shown
+    res = client.post("/scenarios/files", data={"name": "wage-rise", "csrf": form_token(client),
+                                                "text": "name: wage rise\nextends: baseline.yaml\n"})
+    assert res.status_code == 200 and "Saved wage-rise.yaml" in res.text and (folder / "wage-rise.yaml").is_file()
+
+
+def test_an_analyst_sees_suppressed_waitlists_a_care_coordinator_sees_counts(site):
+    from caretwin.web.overview import overview
+
+    ws = site.state.server.workspace()
+    open_, hidden = overview(ws, person_level=True)[0], overview(ws, person_level=False)[0]
+    small = [r.region_id for r in open_.regions if 1 <= (r.waiting or 0) <= 10]
+    shown = {r.region_id: r.waiting for r in hidden.regions}
+    assert all(shown[r] is None for r in small)  # every count of 1-10 is hidden from aggregate roles
+    if len(small) == 1:  # never the only hidden one: its total would give it away
+        assert sum(v is None for v in shown.values()) >= 2
+    page = logged_in(site, "analyst").get("/overview").text
+    assert "Capacity and occupancy by service line" in page and page.count("suppressed") >= len(small)
+
+
+def test_the_pages_load_nothing_from_elsewhere(site):
+    client = logged_in(site, "analyst")
+    for path in ("/overview", "/quality", "/scenarios", "/providers", "/equity", "/governance"):
+        html = client.get(path).text
+        refs = re.findall(r'(?:src|href)="([^"#]+)"', html)
+        assert refs and all(r.startswith("/") and not r.startswith("//") for r in refs), (path, refs)
+    assert client.get("/static/caretwin.css").status_code == 200
+    assert client.get("/docs").status_code == 404  # FastAPI's docs page would load scripts from a CDN
