@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/uci_readmission.py
 	$(BIN)/python benchmarks/risk_scoring.py
 	$(BIN)/python benchmarks/api_load.py
+	$(BIN)/python benchmarks/dashboard.py
 
 docs: $(STAMP)
 	$(BIN)/caretwin schema --markdown > docs/data-model.md

@@ -155,3 +155,14 @@ def test_the_pages_load_nothing_from_elsewhere(site):
         assert refs and all(r.startswith("/") and not r.startswith("//") for r in refs), (path, refs)
     assert client.get("/static/caretwin.css").status_code == 200
     assert client.get("/docs").status_code == 404  # FastAPI's docs page would load scripts from a CDN
+
+
+def test_errors_on_pages_are_pages_in_plain_words_and_the_api_keeps_json(site):
+    client = logged_in(site, "care_coordinator")
+    res = client.get("/review/nosuchflag")
+    assert res.status_code == 400 and res.headers["content-type"].startswith("text/html")
+    assert "No flag &#39;nosuchflag&#39; in the review queue." in res.text
+    res = client.get("/no/such/page")
+    assert res.status_code == 404 and "There is no such page." in res.text
+    res = client.get("/api/jobs/nojob", headers={"Authorization": "Bearer x", "X-Purpose-Of-Use": "care_management"})
+    assert res.status_code == 401 and res.headers["www-authenticate"] == "Bearer" and "log in first" in res.json()["detail"]

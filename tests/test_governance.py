@@ -13,7 +13,7 @@ from caretwin.cli import app
 from caretwin.errors import CaretwinError
 from caretwin.governance import users as U
 from caretwin.governance.audit import AuditTrail
-from caretwin.governance.policy import ACTIONS, PERSON_LEVEL, PURPOSES, ROLES, authorize
+from caretwin.governance.policy import ACTION_WORDS, ACTIONS, PERSON_LEVEL, PURPOSES, ROLES, authorize
 from caretwin.governance.store import connect, engine_for
 from caretwin.governance.suppression import suppress_table
 
@@ -130,6 +130,7 @@ def test_the_policy_keeps_person_level_data_to_care_coordinators_and_the_trail_t
     assert [r for r in ROLES if authorize(r, "users.manage", "administration").allowed] == ["admin"]
     assert set(PURPOSES) == set(ROLES) and PERSON_LEVEL <= set(ROLES)
     assert all(roles <= set(ROLES) for roles in ACTIONS.values())
+    assert set(ACTION_WORDS) == set(ACTIONS)  # every refusal can say what was refused, in words
 
 
 def test_users_and_audit_commands(workspace, tmp_path, database_url):

@@ -21,12 +21,21 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from caretwin.api.app import MAX_UPLOAD, SCENARIO_NAME, Principal, Refused, Server, create_app
+from caretwin.api.app import (
+    MAX_UPLOAD,
+    SCENARIO_NAME,
+    Principal,
+    Refused,
+    Server,
+    create_app,
+)
 from caretwin.errors import CaretwinError
 from caretwin.governance import users as accounts
 from caretwin.governance.policy import PERSON_LEVEL, PURPOSES, ROLES, authorize
@@ -143,6 +152,27 @@ def mount(app: FastAPI, server: Server) -> None:
     @app.exception_handler(PageRefused)
     def _refused(request: Request, exc: PageRefused) -> HTMLResponse:
         return render(request, "refused.html", exc.who, status_code=exc.status, reason=exc.reason, status=exc.status)
+
+    def _who(request: Request) -> Principal | None:
+        user = accounts.user_for(server.engine, request.cookies.get(SESSION, ""))
+        return Principal(user.name, user.role, request.cookies.get(PURPOSE, "")) if user else None
+
+    # errors on a page are a page in plain words; the API keeps answering JSON
+    api_user_error = app.exception_handlers[CaretwinError]
+
+    @app.exception_handler(CaretwinError)
+    def _user_error(request: Request, exc: CaretwinError) -> Response:
+        if request.url.path.startswith("/api"):
+            return api_user_error(request, exc)
+        return render(request, "refused.html", _who(request), status_code=400, reason=str(exc), status=400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith(("/api", "/static", "/openapi.json")) or request.url.path.endswith("/progress"):
+            return await http_exception_handler(request, exc)
+        reason = "there is no such page" if exc.status_code == 404 and exc.detail == "Not Found" else str(exc.detail)
+        return render(request, "refused.html", _who(request), status_code=exc.status_code, reason=reason,
+                      status=exc.status_code)
 
     # ------------------------------------------------------------------ log-in
     @get("/")
