@@ -67,3 +67,40 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path):
     with server.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     server.dispose()
+
+
+GOVERNED_PASSWORD = "a long enough passphrase"
+
+
+@pytest.fixture(scope="session")
+def governed_workspace(tmp_path_factory: pytest.TempPathFactory, extract_csv: Path):
+    """Makes workspaces for the server's tests: the small county, an approved risk model that has put flags in
+    the review queue, a baseline and a surge scenario, and one user per role (named after it, with the
+    password GOVERNED_PASSWORD)."""
+    return lambda **kw: _governed(tmp_path_factory.mktemp("governed") / "ws", extract_csv, **kw)
+
+
+def _governed(root: Path, extract: Path, *, weeks: int = 4, replications: int = 3) -> Path:
+    from caretwin.governance.policy import ROLES
+    from caretwin.governance.store import engine_for
+    from caretwin.governance.users import add_user
+    from caretwin.ingest import ingest
+    from caretwin.risk.registry import approve, register
+    from caretwin.risk.review import score
+    from caretwin.risk.train import fit_outcome
+
+    with Workspace.create(root) as ws:
+        ingest(ws, extract)
+        f = fit_outcome(ws, "ed_90d", lookback_days=60, n_boot=10)
+        card = register(ws, f.model, f.card, by="analyst")
+        approve(ws, card.name, card.version, ["care_management"], by="medical director")
+        score(ws, card.name)
+    (root / "scenarios").mkdir()
+    (root / "scenarios" / "baseline.yaml").write_text(
+        f"name: baseline\nbaseline: defaults\nhorizon_weeks: {weeks}\nreplications: {replications}\nseed: 1\n")
+    (root / "scenarios" / "surge.yaml").write_text(
+        "name: surge\nextends: baseline.yaml\nshocks:\n  - referrals: {service_line: hcbs, regions: all, "
+        "change: +30%, ramp_weeks: 2}\n")
+    for role in ROLES:
+        add_user(engine_for(root), role, role, GOVERNED_PASSWORD)
+    return root

@@ -18,43 +18,20 @@ from pathlib import Path
 
 import pytest
 
-from caretwin.governance.policy import ROLES
 from caretwin.governance.store import engine_for
-from caretwin.governance.users import add_user
-
-PASSWORD = "a long enough passphrase"
+PASSWORD = "a long enough passphrase"  # conftest.GOVERNED_PASSWORD
 ARTEFACTS = Path(__file__).parents[1] / "test-artefacts" / "dashboard"
 CHROMIUM = os.environ.get("CARETWIN_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory, extract_csv):
-    """A workspace with a scored, approved model and two scenario files, served on a free loopback port."""
+def base_url(governed_workspace):
+    """The governed test workspace (6 weeks, 8 replications a scenario), served on a free loopback port."""
     import uvicorn
 
-    from caretwin import Workspace
-    from caretwin.ingest import ingest
-    from caretwin.risk.registry import approve, register
-    from caretwin.risk.review import score
-    from caretwin.risk.train import fit_outcome
     from caretwin.web.views import create_site
 
-    root = tmp_path_factory.mktemp("browser") / "ws"
-    ws = Workspace.create(root)
-    ingest(ws, extract_csv)
-    f = fit_outcome(ws, "ed_90d", lookback_days=60, n_boot=10)
-    card = register(ws, f.model, f.card, by="analyst")
-    approve(ws, card.name, card.version, ["care_management"], by="medical director")
-    score(ws, card.name)
-    (root / "scenarios").mkdir()
-    (root / "scenarios" / "baseline.yaml").write_text(
-        "name: baseline\nbaseline: defaults\nhorizon_weeks: 6\nreplications: 8\nseed: 1\n")
-    (root / "scenarios" / "surge.yaml").write_text(
-        "name: surge\nextends: baseline.yaml\nshocks:\n  - referrals: {service_line: hcbs, regions: all, "
-        "change: +30%, ramp_weeks: 2}\n")
-    ws.close()
-    for role in ROLES:
-        add_user(engine_for(root), role, role, PASSWORD)
+    root = governed_workspace(weeks=6, replications=8)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -9,38 +9,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from caretwin.governance.policy import PURPOSES, ROLES, authorize
-from caretwin.governance.store import engine_for
-from caretwin.governance.users import add_user
 from caretwin.web.views import create_site
-
-PASSWORD = "a long enough passphrase"
+PASSWORD = "a long enough passphrase"  # conftest.GOVERNED_PASSWORD
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, extract_csv):
-    from caretwin import Workspace
-    from caretwin.ingest import ingest
-    from caretwin.risk.registry import approve, register
-    from caretwin.risk.review import score
-    from caretwin.risk.train import fit_outcome
-
-    root = tmp_path_factory.mktemp("site") / "ws"
-    ws = Workspace.create(root)
-    ingest(ws, extract_csv)
-    f = fit_outcome(ws, "ed_90d", lookback_days=60, n_boot=10)
-    card = register(ws, f.model, f.card, by="analyst")
-    approve(ws, card.name, card.version, ["care_management"], by="medical director")
-    score(ws, card.name)
-    (root / "scenarios").mkdir()
-    (root / "scenarios" / "baseline.yaml").write_text(
-        "name: baseline\nbaseline: defaults\nhorizon_weeks: 4\nreplications: 3\nseed: 1\n")
-    (root / "scenarios" / "surge.yaml").write_text(
-        "name: surge\nextends: baseline.yaml\nshocks:\n  - referrals: {service_line: hcbs, regions: all, "
-        "change: +30%, ramp_weeks: 2}\n")
-    ws.close()
-    for role in ROLES:
-        add_user(engine_for(root), role, role, PASSWORD)
-    return create_site(root)
+def site(governed_workspace):
+    return create_site(governed_workspace())
 
 
 _clients: dict[tuple, TestClient] = {}
