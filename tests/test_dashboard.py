@@ -141,3 +141,9 @@ def test_errors_on_pages_are_pages_in_plain_words_and_the_api_keeps_json(site):
     assert res.status_code == 404 and "There is no such page." in res.text
     res = client.get("/api/jobs/nojob", headers={"Authorization": "Bearer x", "X-Purpose-Of-Use": "care_management"})
     assert res.status_code == 401 and res.headers["www-authenticate"] == "Bearer" and "log in first" in res.json()["detail"]
+
+
+def test_a_link_from_elsewhere_cannot_put_its_own_words_on_a_page(site):
+    client = logged_in(site, "analyst")
+    res = client.get("/scenarios", params={"message": "Your account is locked: call 555-0100", "sig": "0" * 32})
+    assert res.status_code == 200 and "555-0100" not in res.text

@@ -124,7 +124,7 @@ def mount(app: FastAPI, server: Server) -> None:
         html = templates.get_template(template).render(
             request=request, who=who, menu=menu, path=request.url.path, csrf=csrf_token(token) if token else "",
             purposes=sorted(PURPOSES[who.role]) if who else [], purpose_words=PURPOSE_WORDS,
-            message=request.query_params.get("message", ""), **context)
+            message=_message(request), **context)
         return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
     def page(action: str):
@@ -214,7 +214,7 @@ def mount(app: FastAPI, server: Server) -> None:
     def logout(request: Request, csrf: Annotated[str, Form()] = "") -> RedirectResponse:
         checked_form(request, csrf)
         accounts.log_out(server.engine, request.cookies.get(SESSION, ""))
-        res = RedirectResponse("/login?message=You+are+logged+out.", status_code=303)
+        res = RedirectResponse("/login?logged_out=1", status_code=303)
         res.delete_cookie(SESSION)
         res.delete_cookie(PURPOSE)
         return res
@@ -292,7 +292,7 @@ def mount(app: FastAPI, server: Server) -> None:
                 os.replace(tmp, folder / name)
                 server.record(who, kind="change", action="U", subtype="scenario.save", entity_type="scenario",
                               entity_id=name)
-                return RedirectResponse(f"/scenarios?message={quote(f'Saved {name}.')}", status_code=303)
+                return _done(request, "/scenarios", f"Saved {name}.")
         return render(request, "scenarios.html", who, status_code=400, files=scenario_files(),
                       runs=list_runs(server.workspace()), can_run=True, file_name=name, text=text, problems=problems)
 
@@ -364,8 +364,7 @@ def mount(app: FastAPI, server: Server) -> None:
         status = record_decision(server.workspace(), flag_id, decision, reason, reviewer=who.name, role=who.role,
                                  purpose=who.purpose)
         words = "stays in the queue (deferred)" if status == "deferred" else "has left the queue"
-        return RedirectResponse(f"/review?message={quote(f'Flag {flag_id}: {decision} recorded; it {words}.')}",
-                                status_code=303)
+        return _done(request, "/review", f"Flag {flag_id}: {decision} recorded; it {words}.")
 
     # ------------------------------------------------------------------ providers and equity
     @get("/providers")
@@ -403,7 +402,7 @@ def mount(app: FastAPI, server: Server) -> None:
         approve_version(server.workspace(), name, version, purposes, by=who.name)
         server.record(who, kind="change", action="U", subtype="models.approve", entity_type="model",
                       entity_id=f"{name}/v{version}", detail={"purposes": purposes})
-        return RedirectResponse(f"/governance/models/{name}/{version}?message=Approved.", status_code=303)
+        return _done(request, f"/governance/models/{name}/{version}", "Approved.")
 
     @get("/governance/audit")
     def audit_page(request: Request, who: Principal = page("audit.read"),
@@ -431,8 +430,23 @@ def mount(app: FastAPI, server: Server) -> None:
                           roles=ROLES, error=str(exc), name=name, chosen=role)
         server.record(who, kind="change", action="C", subtype="users.add", entity_type="user", entity_id=u.name,
                       detail={"role": u.role})
-        return RedirectResponse(f"/governance/users?message={quote(f'Added {u.name} ({u.role}).')}", status_code=303)
+        return _done(request, "/governance/users", f"Added {u.name} ({u.role}).")
 
+
+
+def _done(request: Request, path: str, message: str) -> RedirectResponse:
+    """Back to a page that says what was done. The message is signed for this session, so a link made
+    elsewhere cannot put words of its own on a caretwin page."""
+    sig = csrf_token(request.cookies.get(SESSION, "") + "|" + message)
+    return RedirectResponse(f"{path}?message={quote(message)}&sig={sig}", status_code=303)
+
+
+def _message(request: Request) -> str:
+    if request.query_params.get("logged_out") == "1":
+        return "You are logged out."
+    message, sig = request.query_params.get("message", ""), request.query_params.get("sig", "")
+    token = request.cookies.get(SESSION, "")
+    return message if message and token and hmac.compare_digest(sig, csrf_token(token + "|" + message)) else ""
 
 
 def _local(path: str) -> str:
