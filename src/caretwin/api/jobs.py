@@ -131,8 +131,8 @@ class Jobs:
         if row is None:
             raise HTTPException(404, f"no job {job_id!r}")
         r = row._mapping
-        return Job(r["job_id"], r["kind"], r["owner"], r["status"], r["done"], r["total"],
-                   json.loads(r["result"]) if r["result"] else None, r["error"], r["created_at"], r["updated_at"])
+        return Job(**{name: r[name] for name in Job.__dataclass_fields__ if name != "result"},
+                   result=json.loads(r["result"]) if r["result"] else None)
 
     def cancel(self, job_id: str) -> Job:
         """Ask a queued or running job to stop (here, or through the store in whichever process runs it)."""

@@ -39,6 +39,7 @@ class Region:
     separations: int = 0
     overtime_per_worker: float = 0.0
     missed_visit_rate: float | None = None
+    ed_count: int = 0  # ED visits in the four weeks to the day
     ed_per_1000: float | None = None  # a month's ED visits per 1,000 members; None: suppressed or no members
 
 
@@ -92,15 +93,16 @@ def _snapshot(ws: Workspace, d: date) -> Snapshot:
     for rid, head, vac, sep, ot in con.execute("""
         WITH w AS (SELECT w.*, p.region_id FROM workforce w JOIN providers p USING (provider_id)
                    WHERE w.week_start BETWEEN $d - 27 AND $d),
-             last AS (SELECT provider_id, arg_max(headcount, week_start) AS head, arg_max(vacancies, week_start) AS vac
-                      FROM w GROUP BY 1)
-        SELECT w.region_id, (SELECT sum(head) FROM last JOIN providers USING (provider_id) WHERE region_id = w.region_id),
-               (SELECT sum(vac) FROM last JOIN providers USING (provider_id) WHERE region_id = w.region_id),
-               sum(separations), sum(overtime_hours) / nullif(sum(headcount), 0)
-        FROM w GROUP BY 1""", {"d": d}).fetchall():
+             latest AS (SELECT region_id, provider_id, arg_max(headcount, week_start) AS head,
+                               arg_max(vacancies, week_start) AS vac FROM w GROUP BY 1, 2),
+             month AS (SELECT region_id, sum(separations) AS sep, sum(overtime_hours) / nullif(sum(headcount), 0) AS ot
+                       FROM w GROUP BY 1)
+        SELECT region_id, sum(head), sum(vac), any_value(sep), any_value(ot) FROM latest JOIN month USING (region_id)
+        GROUP BY 1""", {"d": d}).fetchall():
         if rid in regions:
             r = regions[rid]
-            r.headcount, r.vacancies, r.separations, r.overtime_per_worker = int(head or 0), int(vac or 0), int(sep or 0), float(ot or 0)
+            r.headcount, r.vacancies, r.separations = int(head or 0), int(vac or 0), int(sep or 0)
+            r.overtime_per_worker = float(ot or 0)
     for rid, missed in con.execute("""SELECT p.region_id, avg((v.status = 'missed_provider')::INT) FROM visits v
             JOIN providers p USING (provider_id) WHERE v.scheduled_date BETWEEN $d - 27 AND $d GROUP BY 1""",
                                    {"d": d}).fetchall():
@@ -109,8 +111,8 @@ def _snapshot(ws: Workspace, d: date) -> Snapshot:
     ed = dict(con.execute("""SELECT m.region_id, count(*) FROM encounters e JOIN members m USING (member_id)
         WHERE e.encounter_class = 'emergency' AND e.admit_date BETWEEN $d - 27 AND $d GROUP BY 1""", {"d": d}).fetchall())
     for rid, r in regions.items():
-        r.ed_per_1000 = 1000 * ed.get(rid, 0) / r.members if r.members else None
         r.ed_count = ed.get(rid, 0)
+        r.ed_per_1000 = 1000 * r.ed_count / r.members if r.members else None
     return Snapshot(d, list(regions.values()), lines)
 
 

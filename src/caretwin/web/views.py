@@ -127,6 +127,11 @@ def mount(app: FastAPI, server: Server) -> None:
             message=_message(request), **context)
         return HTMLResponse(html, status_code=status_code, headers={"Cache-Control": "no-store"})
 
+    def _who(request: Request) -> Principal | None:
+        """Who is logged in on this browser, if anyone (no policy check)."""
+        user = accounts.user_for(server.engine, request.cookies.get(SESSION, ""))
+        return Principal(user.name, user.role, request.cookies.get(PURPOSE, "")) if user else None
+
     def page(action: str):
         def check(request: Request) -> Principal:
             token = request.cookies.get(SESSION, "")
@@ -135,9 +140,7 @@ def mount(app: FastAPI, server: Server) -> None:
             except Refused as exc:
                 if exc.status in (400, 401):
                     raise LogIn(request.url.path + (f"?{request.url.query}" if request.url.query else "")) from None
-                user = accounts.user_for(server.engine, token)
-                raise PageRefused(exc.status, exc.reason, Principal(user.name, user.role,
-                                  request.cookies.get(PURPOSE, "")) if user else None) from None
+                raise PageRefused(exc.status, exc.reason, _who(request)) from None
         check.action = action  # read by the authorisation-matrix test
         return Depends(check)
 
@@ -152,10 +155,6 @@ def mount(app: FastAPI, server: Server) -> None:
     @app.exception_handler(PageRefused)
     def _refused(request: Request, exc: PageRefused) -> HTMLResponse:
         return render(request, "refused.html", exc.who, status_code=exc.status, reason=exc.reason, status=exc.status)
-
-    def _who(request: Request) -> Principal | None:
-        user = accounts.user_for(server.engine, request.cookies.get(SESSION, ""))
-        return Principal(user.name, user.role, request.cookies.get(PURPOSE, "")) if user else None
 
     # errors on a page are a page in plain words; the API keeps answering JSON
     api_user_error = app.exception_handlers[CaretwinError]
