@@ -4,13 +4,23 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench docs clean
+LOCK := requirements/dev.txt
 
-$(STAMP): pyproject.toml
+.PHONY: demo test bench docs clean lock
+
+# exact versions with their hashes from the lock, then caretwin itself (no dependency resolution at install)
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# refresh the lock from pyproject.toml's lower bounds (newest versions that satisfy them), then run `make test`
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --generate-hashes --universal --python-version 3.11 \
+		--upgrade -o $(LOCK)
 
 demo: $(STAMP)
 	$(BIN)/caretwin demo demo-workspace

@@ -47,15 +47,38 @@ def test_calibration_recovers_the_generating_parameters(counties):
     assert share >= 0.85, f"recovered {share:.1%} of {len(hits)} parameter intervals"
 
 
-def test_forecast_bands_cover_the_held_out_weeks_at_their_nominal_rate(counties):
-    # calibrate on the first 40 weeks, forecast 12 (100 replications, seed 0): weekly region-level referrals,
-    # waitlist, missed-visit rate, ED visits and admissions; 80% bands must hold 70-90%, 95% bands at least 88%
-    v = validate(counties[0], holdout_weeks=12, replications=100, seed=0)
-    s = v.summary()
-    assert s["observations"] >= 5 * 12 * 6 * 0.9
-    assert 0.70 <= s["coverage"]["80"] <= 0.90, s["coverage"]
-    assert s["coverage"]["95"] >= 0.88, s["coverage"]
-    assert set(s["by_metric"]) == {"referrals", "waitlist", "missed_visit_rate", "ed_visits", "admissions"}
+@pytest.fixture(scope="module")
+def demo_counties(tmp_path_factory):
+    """Five counties of the demo's size (5,000 members, 6 regions, 12 months, seeds 0-4), each in a workspace
+    with its own random key."""
+    out = []
+    for seed in range(5):
+        root = tmp_path_factory.mktemp(f"demo{seed}")
+        ws = Workspace.create(root / "ws")
+        ingest(ws, write_extract(CountyParams(members=5000, regions=6, months=12, seed=seed), root / "x").path)
+        out.append(ws)
+    yield out
+    for ws in out:
+        ws.close()
+
+
+def test_forecast_bands_hold_what_happened_at_their_nominal_rate(demo_counties):
+    # calibrate on the first 40 weeks and forecast 12 (100 replications, seed = the county's seed): weekly
+    # region-level referrals, waitlist, missed-visit rate, ED visits and admissions, each judged by randomised
+    # PIT. Tolerance: over the 5 counties the mean coverage of the 50/80/95% bands is within 5 points of
+    # nominal, and no county is more than 10 points off. Measured 49/78/94% when this was written.
+    per_seed = []
+    for seed, ws in enumerate(demo_counties):
+        s = validate(ws, holdout_weeks=12, replications=100, seed=seed).summary()
+        assert s["observations"] >= 5 * 12 * 6 * 0.9
+        assert set(s["by_metric"]) == {"referrals", "waitlist", "missed_visit_rate", "ed_visits", "admissions"}
+        # a forecast that has learnt anything beats persistence with the history's own spread
+        assert s["relative_wis"] < 1.0, s["relative_wis"]
+        per_seed.append([s["coverage"][str(lv)] for lv in (50, 80, 95)])
+    cov = np.array(per_seed)
+    nominal = np.array([0.50, 0.80, 0.95])
+    assert (np.abs(cov.mean(axis=0) - nominal) <= 0.05).all(), cov
+    assert (np.abs(cov - nominal) <= 0.10).all(), cov
 
 
 def test_cli_calibrates_simulates_with_its_draws_and_validates(counties, tmp_path):
@@ -92,3 +115,32 @@ def test_sparse_real_data_says_plainly_what_it_could_not_estimate(tmp_path):
     why = dict(cal.skipped)
     assert any("events" in reason for reason in why.values())
     ws.close()
+
+
+def test_scores_follow_their_definitions():
+    from caretwin.simulate import scoring
+
+    # randomised PIT: 3 of 10 members below y = 2 and 4 tied with it, so u is uniform on [0.3, 0.7]
+    ens = np.array([0, 1, 1, 2, 2, 2, 2, 3, 4, 5], float)[:, None].repeat(20_000, axis=1)
+    u = scoring.randomised_pit(ens, np.full(20_000, 2.0), np.random.default_rng(1))
+    assert u.min() >= 0.3 and u.max() <= 0.7 and abs(u.mean() - 0.5) < 0.01  # tolerance: 4 standard errors
+    assert scoring.central_hit(u, 0.5).mean() == pytest.approx(1.0, abs=0.005)  # 0.3-0.7 lies in 0.25-0.75
+    # a forecast whose ensemble is the truth's own distribution: PIT uniform, every band at its nominal share
+    # (Poisson(3) counts, 400 members, 5,000 cases, seed 2; tolerance 2.5 points)
+    rng = np.random.default_rng(2)
+    pit = scoring.randomised_pit(rng.poisson(3, (400, 5000)).astype(float), rng.poisson(3, 5000).astype(float), rng)
+    for level in (0.5, 0.8, 0.95):
+        assert scoring.central_hit(pit, level).mean() == pytest.approx(level, abs=0.025)
+    # WIS against its definition: (|y - m| / 2 + sum_k alpha_k / 2 * IS_alpha_k) / (K + 1/2)
+    q = np.linspace(0, 22, 23)[None, :]  # quantile k at value k; the median is 11
+    y = np.array([30.0])
+    alphas = scoring.ALPHAS
+    lower, upper = q[0, :11], q[0, ::-1][:11]
+    interval = (upper - lower) + 2 / alphas * np.maximum(y - upper, 0)
+    expected = (0.5 * abs(30 - 11) + (alphas / 2 * interval).sum()) / 11.5
+    assert scoring.wis(y, q)[0] == pytest.approx(expected)
+    # the naive forecast: the last value, and the spread of h-week changes seen before, both signs
+    history = np.array([[10.0], [12.0], [10.0], [12.0]])
+    naive = scoring.naive_quantiles(history, 2)
+    assert naive[0, 0, 11] == 12.0 and naive[0, 0, 0] == pytest.approx(10.0) and naive[0, 0, -1] == pytest.approx(14.0)
+    assert naive[1, 0, 0] == naive[1, 0, -1] == 12.0  # two-week changes were all zero

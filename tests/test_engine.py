@@ -242,3 +242,33 @@ def test_a_per_region_parameter_reads_writes_and_acts_on_its_region(world, tmp_p
     more = Engine(world, again).run(seed=2, weeks=WEEKS).M[:, :, 0, SLOTS("referrals", "hcbs")].sum(axis=0)
     assert more[1] > 2 * base[1]  # region R02 (index 1) triples its referral hazard
     assert abs(more[0] - base[0]) <= 0.2 * base[0] + 3  # other regions barely change (shared providers aside)
+
+
+GUARDED_SCRIPT = """
+from caretwin.simulate import run_replications
+from caretwin.synth import CountyParams
+from caretwin.synth.world import build_population
+
+def main():
+    world = build_population(CountyParams(members=300, regions=2, seed=1)).world
+    print(run_replications(world, weeks=1, replications=2, workers=2).metrics.shape)
+{call}
+"""
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_a_script_that_simulates_on_import_is_told_to_add_the_main_guard(tmp_path, guarded):
+    # without the guard every spawned worker would re-run the script and the run would wait for ever; it must
+    # fail at once (within the 120 s allowed here) and say what to add, while the guarded script just runs
+    import subprocess
+    import sys
+
+    script = tmp_path / "forecast.py"
+    script.write_text(GUARDED_SCRIPT.format(call='if __name__ == "__main__":\n    main()' if guarded else "main()"))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    if guarded:
+        assert done.returncode == 0, done.stderr
+        assert "(2, 1," in done.stdout
+    else:
+        assert done.returncode != 0
+        assert 'if __name__ == "__main__":' in done.stderr and "forecast.py, line 9" in done.stderr

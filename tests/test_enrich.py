@@ -7,7 +7,7 @@ import pytest
 from caretwin import Workspace
 from caretwin.governance.privacy import pseudonymise
 from caretwin.ingest import ingest
-from caretwin.model import comorbidity
+from caretwin.model import SCHEMA_VERSION, comorbidity
 from caretwin.model.comorbidity import charlson_index, comorbidities
 
 
@@ -97,8 +97,8 @@ def test_a_workspace_of_schema_1_0_is_migrated_on_open(tmp_path):
     con.execute("ALTER TABLE regions ALTER population SET NOT NULL")
     ws.close()
     cfg = (tmp_path / "old" / "caretwin.toml")
-    cfg.write_text(cfg.read_text().replace('schema_version = "1.1.0"', 'schema_version = "1.0.0"'))
+    cfg.write_text(cfg.read_text().replace(f'schema_version = "{SCHEMA_VERSION}"', 'schema_version = "1.0.0"'))
     with Workspace.open(tmp_path / "old") as again:
         assert {"diagnoses", "claims", "member_features"} <= set(again.counts())
         again.con.execute("INSERT INTO regions VALUES ('R1', 'One', 'unknown', NULL, NULL, NULL)")
-    assert 'schema_version = "1.1.0"' in cfg.read_text()
+    assert f'schema_version = "{SCHEMA_VERSION}"' in cfg.read_text()

@@ -337,9 +337,9 @@ def validate(
     workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).", min=1)] = None,
     seed: Annotated[int, typer.Option(help="Seed.", min=0)] = 0,
     html: Annotated[Path | None, typer.Option(help="Write an HTML report of observed against forecast bands.")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Write coverage, bias and MAPE as JSON.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write coverage, WIS, bias, MAPE and PIT histograms as JSON.")] = None,
 ) -> None:
-    """Calibrate up to a cut-off, forecast the held-out weeks and say how often the bands held what happened."""
+    """Calibrate up to a cut-off, forecast the held-out weeks and score the forecast against what happened."""
     from caretwin.simulate.validate import render_html
     from caretwin.simulate.validate import validate as run
     from caretwin.workspace import Workspace
@@ -352,12 +352,13 @@ def validate(
     s = v.summary()
     typer.echo(f"calibrated to {v.cutoff}, forecast {v.weeks} weeks x {v.replications} replications; "
                f"{s['observations']} weekly region-level observations")
-    typer.echo(f"\n{'metric':<22}{'50%':>8}{'80%':>8}{'95%':>8}{'bias':>9}{'MAPE':>8}")
-    for m, d in s["by_metric"].items():
-        c = d["coverage"]
-        typer.echo(f"{m:<22}{c['50']:>8.0%}{c['80']:>8.0%}{c['95']:>8.0%}{(d['bias'] or 0):>+9.1%}{(d['mape'] or 0):>8.0%}")
-    c = s["coverage"]
-    typer.echo(f"{'all':<22}{c['50']:>8.0%}{c['80']:>8.0%}{c['95']:>8.0%}   (share of observations inside each band)")
+    typer.echo("coverage: share of observations inside each central band, by randomised PIT (nominal 50/80/95%); "
+               "WIS: weighted interval score, and its ratio to a naive forecast's (below 1 beats it)")
+    typer.echo(f"\n{'metric':<22}{'50%':>6}{'80%':>6}{'95%':>6}{'WIS':>10}{'rel. WIS':>10}{'bias':>8}{'MAPE':>7}")
+    for m, d in [*s["by_metric"].items(), ("all", s)]:
+        c, rel = d["coverage"], d["relative_wis"]
+        typer.echo(f"{m:<22}{c['50']:>6.0%}{c['80']:>6.0%}{c['95']:>6.0%}{d['wis']:>10.3g}"
+                   f"{'' if rel is None else f'{rel:.2f}':>10}{(d['bias'] or 0):>+8.1%}{(d['mape'] or 0):>7.0%}")
     if json_out:
         json_out.write_text(json.dumps(s, indent=1))
     if html:

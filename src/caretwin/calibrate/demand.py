@@ -76,6 +76,8 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     # as zero with a one-sided interval (the amplitude cannot be negative)
     ia, ib = fit.index("cos"), fit.index("sin")
     ab = fit.coef[[ia, ib]]
+    if not np.isfinite(ab).all():  # not estimable: the defaults stay
+        return out
     chi2 = float(ab @ np.linalg.solve(fit.cov[np.ix_([ia, ib], [ia, ib])], ab))
     amp = np.hypot(col("cos"), col("sin"))
     peak = (np.degrees(np.arctan2(col("sin"), col("cos"))) / 360.0 * 365.0) % 365.0

@@ -29,6 +29,7 @@ class Estimate:
     high: Any = field(default=None)
 
     def __post_init__(self) -> None:
+        self._drop_not_estimable()
         if self.draws is not None and self.low is None:
             q = ((1 - LEVEL) / 2, (1 + LEVEL) / 2)
             if isinstance(self.draws, dict):
@@ -44,6 +45,25 @@ class Estimate:
                     lo, hi = np.quantile(d, q)
                 self.low, self.high = _plain(np.asarray(lo)), _plain(np.asarray(hi))
         self.value = _plain(self.value)
+
+    def _drop_not_estimable(self) -> None:
+        """A NaN value is one the data cannot inform: a scalar is flagged unsupported (the default stays), a
+        region's entry is dropped (the region keeps the default); NaN elements of a tuple keep their defaults."""
+        if isinstance(self.value, dict):
+            bad = sorted(k for k, v in self.value.items() if not np.isfinite(v))
+            if bad:
+                self.value = {k: v for k, v in self.value.items() if k not in bad}
+                if isinstance(self.draws, dict):
+                    self.draws = {k: v for k, v in self.draws.items() if k not in bad}
+                self._add_note(f"not estimable from these data for {', '.join(bad)}, which keep the default")
+        elif np.ndim(self.value) == 0 and self.value is not None and not np.isfinite(float(self.value)):
+            self.supported, self.draws = False, None
+            self._add_note("not estimable from these data (too few events in a class); the default is used")
+        elif np.ndim(self.value) == 1 and np.isnan(np.asarray(self.value, float)).any():
+            self._add_note("elements not estimable from these data keep their defaults")
+
+    def _add_note(self, text: str) -> None:
+        self.note = f"{self.note}; {text}" if self.note else text
 
     def draw(self, k: int) -> Any:
         """The k-th draw (cycling), in the parameter's shape."""

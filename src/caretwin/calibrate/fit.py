@@ -12,6 +12,9 @@ class ThinData(ValueError):
 
 
 MIN_EVENTS = 10
+# a log-scale coefficient whose standard error exceeds this (its 90% interval spans a factor of e^16 or more, as
+# for a covariate class with no events) is not estimable: it is NaN, and its parameter keeps the default
+SE_LIMIT = 5.0
 
 
 @dataclass
@@ -23,9 +26,12 @@ class Fit:
     exposure: float
 
     def draws(self, n: int, seed: int) -> np.ndarray:
-        """Coefficient draws from the asymptotic normal (n x k)."""
+        """Coefficient draws from the asymptotic normal (n x k); NaN for a coefficient that is not estimable."""
         rng = np.random.default_rng(seed)
-        return rng.multivariate_normal(self.coef, self.cov, size=n, method="eigh")
+        known = np.isfinite(self.coef)
+        B = np.full((n, len(self.coef)), np.nan)
+        B[:, known] = rng.multivariate_normal(self.coef[known], self.cov[np.ix_(known, known)], size=n, method="eigh")
+        return B
 
     def index(self, name: str) -> int:
         return self.names.index(name)
@@ -53,7 +59,12 @@ def poisson(y: np.ndarray, X: np.ndarray, exposure: np.ndarray, names: list[str]
     with warnings.catch_warnings():  # sparse cells (no deaths among children) are expected; their intervals say so
         warnings.simplefilter("ignore")
         res = model.fit()
-    return Fit(names, np.asarray(res.params), np.asarray(res.cov_params()), float(y.sum()), float(exposure.sum()))
+    coef, cov = np.array(res.params, float), np.array(res.cov_params(), float)
+    se = np.sqrt(np.abs(np.diag(cov)))
+    unknown = ~(np.isfinite(coef) & np.isfinite(se) & (se <= SE_LIMIT))
+    coef[unknown] = np.nan
+    cov[unknown, :] = cov[:, unknown] = 0.0
+    return Fit(names, coef, cov, float(y.sum()), float(exposure.sum()))
 
 
 def gamma_rate_draws(events: float, exposure: float, n: int, seed: int) -> np.ndarray:

@@ -391,6 +391,10 @@ class _Loader:
         replaced = self.con.execute(f"DELETE FROM {t.name} USING _new_{t.name} n WHERE {match}").fetchone()[0]
         cols = ", ".join(t.column_names)
         total = self.con.execute(f"INSERT INTO {t.name} SELECT {cols} FROM _new_{t.name}").fetchone()[0]
+        if t.name == "members":  # new members join the arrival order in source order (see workspace._MEMBER_ORDER_DDL)
+            self.con.execute("""INSERT INTO _member_order SELECT member_id, (SELECT coalesce(max(seq), 0) FROM _member_order)
+                + row_number() OVER (ORDER BY _row) FROM _new_members
+                WHERE member_id NOT IN (SELECT member_id FROM _member_order)""")
         return int(total) - int(replaced), int(replaced)
 
     def quarantine(self, f: SourceFile, load_id: int) -> int:

@@ -111,9 +111,10 @@ def from_workspace(ws: Workspace, as_of: date | None = None) -> World:
         FROM members m JOIN _sim_regions r USING (region_id)
         LEFT JOIN member_features f USING (member_id) LEFT JOIN h USING (member_id) LEFT JOIN ref USING (member_id)
         LEFT JOIN au ON au.referral_id = ref.r.referral_id LEFT JOIN stay USING (member_id)
+        LEFT JOIN _member_order o USING (member_id)
         WHERE m.enrollment_start <= {d} AND (m.enrollment_end IS NULL OR m.enrollment_end > {d})
           AND (m.death_date IS NULL OR m.death_date > {d})
-        ORDER BY m.member_id""").fetchnumpy()
+        ORDER BY o.seq, m.member_id""").fetchnumpy()
     if len(members["member_id"]) == 0:
         raise CaretwinError(f"{ws.path}: no member is enrolled on {as_of}; nothing to simulate")
     providers = con.execute(f"""

@@ -8,8 +8,10 @@ Each task returns only its weekly metrics array.
 
 from __future__ import annotations
 
+import ast
 import multiprocessing as mp
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -195,6 +197,7 @@ def run_many(world: World, jobs: Sequence[Job], *, workers: int | None = None, s
                     tick()
             yield result(k, out, time.perf_counter() - t0, "dask" if scheduler is not None else "serial")
         return
+    _refuse_unguarded_script()
     ctx = mp.get_context("spawn")  # numba's threading layer is not fork-safe
     outs: list[list[Replicate | None]] = [[None] * j.replications for j in jobs]
     left = [j.replications for j in jobs]
@@ -240,6 +243,41 @@ def _run_dask(scheduler: Any, world: World, sets: list[Params], which: list[int]
     finally:
         if client is not scheduler:
             client.close()
+
+
+def _refuse_unguarded_script() -> None:
+    """Refuse to start the process pool from a script's top level outside `if __name__ == "__main__":`.
+
+    Spawned workers import the main script again; one that simulates as it is imported starts a pool in
+    every worker, whose workers die, and the run waits for them for ever.
+    """
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if not path or not os.path.isfile(path):  # a notebook, `python -c` or the REPL: nothing is re-imported
+        return
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__main__"):
+        frame = frame.f_back
+    if frame is None or os.path.abspath(frame.f_code.co_filename) != os.path.abspath(path):
+        return
+    try:
+        tree = ast.parse(open(path, encoding="utf-8").read())
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return
+    guarded = [(n.lineno, n.end_lineno or n.lineno) for n in tree.body if isinstance(n, ast.If) and _is_main_test(n.test)]
+    if not any(a <= frame.f_lineno <= b for a, b in guarded):
+        raise CaretwinError(
+            f"{path}, line {frame.f_lineno}: simulations run on a pool of worker processes, which import this script "
+            "again; put the code that runs them under `if __name__ == \"__main__\":` (or pass workers=1)")
+
+
+def _is_main_test(test: ast.expr) -> bool:
+    """Whether an `if` tests `__name__ == "__main__"` (either way round)."""
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+        return False
+    sides = [test.left, test.comparators[0]]
+    return (any(isinstance(x, ast.Name) and x.id == "__name__" for x in sides)
+            and any(isinstance(x, ast.Constant) and x.value == "__main__" for x in sides))
 
 
 def new_run_id() -> str:

@@ -12,6 +12,7 @@ import numpy as np
 from caretwin.calibrate import calibrate
 from caretwin.simulate.calibrated import N_DRAWS, params_of
 from caretwin.simulate.initial import data_end, from_workspace
+from caretwin.simulate import scoring
 from caretwin.simulate.metrics import SLOTS
 from caretwin.simulate.runner import run_replications
 from caretwin.workspace import Workspace
@@ -74,6 +75,10 @@ def forecast(result, metric: str) -> np.ndarray:
     return M[..., SLOTS(metric, line)]
 
 
+PIT_BINS = 10
+HISTORY_WEEKS = 26  # weeks before the cut-off that the naive forecast learns its spread from
+
+
 @dataclass
 class Validation:
     cutoff: date
@@ -83,22 +88,37 @@ class Validation:
     rows: list[dict[str, Any]] = field(default_factory=list)  # one per metric, region and week
 
     def coverage(self, rows: list[dict[str, Any]] | None = None) -> dict[str, float]:
+        """Share of observations inside each central band, judged by randomised PIT (ties spread evenly)."""
         rows = self.rows if rows is None else rows
         return {str(lv): float(np.mean([r[f"in{lv}"] for r in rows])) if rows else float("nan") for lv in LEVELS}
+
+    @staticmethod
+    def scores(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Mean WIS of the forecast and of the naive forecast, their ratio (below 1: better than naive), bias
+        (relative error of the median), MAPE and the PIT histogram (share of observations per tenth)."""
+        obs = np.array([r["observed"] for r in rows])
+        med = np.array([r["p50"] for r in rows])
+        w, naive = np.array([r["wis"] for r in rows]), np.array([r["naive_wis"] for r in rows])
+        both = np.isfinite(w) & np.isfinite(naive)
+        pit = np.array([r["pit"] for r in rows])
+        pos = obs > 0
+        return {
+            "wis": float(w.mean()) if len(w) else None,
+            "naive_wis": float(naive[both].mean()) if both.any() else None,
+            "relative_wis": float(w[both].mean() / naive[both].mean()) if both.any() and naive[both].mean() else None,
+            "bias": float((med.mean() - obs.mean()) / obs.mean()) if len(obs) and obs.mean() else None,
+            "mape": float(np.mean(np.abs(med[pos] - obs[pos]) / obs[pos])) if pos.any() else None,
+            "pit_histogram": (np.histogram(pit, PIT_BINS, (0, 1))[0] / max(len(pit), 1)).round(4).tolist(),
+        }
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"cutoff": str(self.cutoff), "holdout_weeks": self.weeks,
                                "replications": self.replications, "observations": len(self.rows),
-                               "coverage": self.coverage(), "by_metric": {}}
+                               "coverage": self.coverage(), **self.scores(self.rows), "by_metric": {}}
         for m in METRICS:
             rows = [r for r in self.rows if r["metric"] == m]
-            obs = np.array([r["observed"] for r in rows])
-            med = np.array([r["p50"] for r in rows])
-            pos = obs > 0
             out["by_metric"][m] = {
-                "coverage": self.coverage(rows),
-                "bias": float((med.mean() - obs.mean()) / obs.mean()) if len(obs) and obs.mean() else None,
-                "mape": float(np.mean(np.abs(med[pos] - obs[pos]) / obs[pos])) if pos.any() else None,
+                "coverage": self.coverage(rows), **self.scores(rows),
                 "by_region": {rid: self.coverage([r for r in rows if r["region_id"] == rid]) for rid in self.region_ids},
             }
         return out
@@ -106,7 +126,8 @@ class Validation:
 
 def validate(ws: Workspace, *, holdout_weeks: int = 12, replications: int = 100, seed: int = 0,
              workers: int | None = None) -> Validation:
-    """Calibrate on the data before the last `holdout_weeks` weeks and forecast those weeks."""
+    """Calibrate on the data before the last `holdout_weeks` weeks, forecast those weeks and score the forecast
+    against what happened (randomised PIT coverage, WIS against a naive forecast); `seed` seeds everything."""
     end = data_end(ws)
     cutoff = end - timedelta(days=7 * holdout_weeks)
     cal = calibrate(ws, until=cutoff, draws=N_DRAWS, seed=seed)
@@ -116,21 +137,30 @@ def validate(ws: Workspace, *, holdout_weeks: int = 12, replications: int = 100,
     result = run_replications(world, base, weeks=holdout_weeks, replications=replications, seed=seed, workers=workers,
                               draws=draws)
     obs = observed(ws, world.start, holdout_weeks, world.region_ids)
+    h = max(1, min(HISTORY_WEEKS, (cutoff - cal.window.start).days // 7))
+    past = observed(ws, world.start - timedelta(days=7 * h), h, world.region_ids)
+    rng = np.random.default_rng([seed, 0x5017])  # the PIT's tie-breaking draws
     v = Validation(cutoff, holdout_weeks, replications, world.region_ids)
     for m in METRICS:
         f = forecast(result, m)
         qs = {lv: np.nanquantile(f, [(1 - lv / 100) / 2, (1 + lv / 100) / 2], axis=0) for lv in LEVELS}
-        med = np.nanquantile(f, 0.5, axis=0)
-        for w in range(holdout_weeks):
+        q = scoring.quantiles_of(f)
+        med = q[..., len(scoring.ALPHAS)]
+        pit = scoring.randomised_pit(f, obs[m], rng)
+        w = scoring.wis(np.nan_to_num(obs[m]), np.nan_to_num(q))
+        naive = scoring.naive_quantiles(past[m], holdout_weeks)
+        naive_w = scoring.wis(np.nan_to_num(obs[m]), np.nan_to_num(naive, nan=0.0))
+        naive_w = np.where(np.isnan(naive).any(axis=-1), np.nan, naive_w)
+        for wk in range(holdout_weeks):
             for r, rid in enumerate(world.region_ids):
-                o = obs[m][w, r]
-                if np.isnan(o) or np.isnan(med[w, r]):
+                if np.isnan(pit[wk, r]):
                     continue
-                row = {"metric": m, "region_id": rid, "week": w, "observed": float(o), "p50": float(med[w, r])}
+                row = {"metric": m, "region_id": rid, "week": wk, "observed": float(obs[m][wk, r]),
+                       "p50": float(med[wk, r]), "pit": float(pit[wk, r]), "wis": float(w[wk, r]),
+                       "naive_wis": float(naive_w[wk, r])}
                 for lv in LEVELS:
-                    lo, hi = qs[lv][0][w, r], qs[lv][1][w, r]
-                    row[f"in{lv}"] = bool(lo - 1e-9 <= o <= hi + 1e-9)
-                    row[f"lo{lv}"], row[f"hi{lv}"] = float(lo), float(hi)
+                    row[f"in{lv}"] = bool(scoring.central_hit(pit[wk, r], lv / 100))
+                    row[f"lo{lv}"], row[f"hi{lv}"] = float(qs[lv][0][wk, r]), float(qs[lv][1][wk, r])
                 v.rows.append(row)
     return v
 
@@ -157,17 +187,35 @@ def _svg(rows: list[dict[str, Any]], width: int = 220, height: int = 90) -> str:
             f'<polygon points="{band("lo50", "hi50")}" class="b50"/><polyline points="{median}" class="med"/>{dots}</svg>')
 
 
+def _pit_svg(hist: list[float], width: int = 160, height: int = 60) -> str:
+    """A PIT histogram: bars of the share of observations in each tenth, and the flat line a calibrated forecast
+    gives (a U shape: bands too narrow; a hump: too wide; a slope: biased)."""
+    top = max(max(hist), 2 / len(hist)) or 1.0
+    bw = width / len(hist)
+    bars = "".join(f'<rect x="{i * bw + 1:.1f}" y="{height - height * h / top:.1f}" width="{bw - 2:.1f}" '
+                   f'height="{height * h / top:.1f}" class="bar"><title>{h:.1%}</title></rect>' for i, h in enumerate(hist))
+    flat = height - height * (1 / len(hist)) / top
+    return (f'<svg width="{width}" height="{height}" role="img" aria-label="PIT histogram">{bars}'
+            f'<line x1="0" x2="{width}" y1="{flat:.1f}" y2="{flat:.1f}" class="flat"/></svg>')
+
+
 def render_html(v: Validation) -> str:
-    """A self-contained report: coverage table, then observed against forecast bands per metric and region."""
+    """A self-contained report: coverage and scores, PIT histograms, then observed against forecast bands."""
     from html import escape
 
     s = v.summary()
     head = "".join(f"<th>{lv}% band</th>" for lv in LEVELS)
-    rows = ""
-    for m, d in s["by_metric"].items():
-        cells = "".join(f"<td>{d['coverage'][str(lv)]:.0%}</td>" for lv in LEVELS)
-        rows += (f"<tr><td>{escape(m)}</td>{cells}<td>{(d['bias'] or 0):+.1%}</td><td>{(d['mape'] or 0):.0%}</td></tr>")
-    all_cells = "".join(f"<td><b>{s['coverage'][str(lv)]:.0%}</b></td>" for lv in LEVELS)
+
+    def line(name: str, d: dict[str, Any], bold: bool = False) -> str:
+        tag = ("<b>", "</b>") if bold else ("", "")
+        cov = d["coverage"]
+        cells = "".join(f"<td>{tag[0]}{cov[str(lv)]:.0%}{tag[1]}</td>" for lv in LEVELS)
+        rel = "" if d["relative_wis"] is None else f"{d['relative_wis']:.2f}"
+        return (f"<tr><td>{tag[0]}{escape(name)}{tag[1]}</td>{cells}<td>{d['wis']:.3g}</td><td>{rel}</td>"
+                f"<td>{(d['bias'] or 0):+.1%}</td><td>{(d['mape'] or 0):.0%}</td>"
+                f"<td>{_pit_svg(d['pit_histogram'])}</td></tr>")
+
+    rows = "".join(line(m, d) for m, d in s["by_metric"].items()) + line("all", s, bold=True)
     charts = ""
     for m in METRICS:
         charts += f"<h2>{escape(m)}</h2><div class=grid>"
@@ -180,13 +228,19 @@ def render_html(v: Validation) -> str:
 td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child{{text-align:left}}
 .grid{{display:flex;flex-wrap:wrap;gap:8px}}figure{{margin:0}}figcaption{{font-size:12px;color:#555}}
 .b95{{fill:#c6dbef}}.b50{{fill:#6baed6}}.med{{fill:none;stroke:#08519c;stroke-width:1.5}}
-.in{{fill:#222}}.out{{fill:#d62728}}</style>
+.in{{fill:#222}}.out{{fill:#d62728}}.bar{{fill:#6baed6}}.flat{{stroke:#222;stroke-dasharray:3 2}}</style>
 <h1>Backtest: forecast against what happened</h1>
 <p>Calibrated on data up to {v.cutoff}; the following {v.weeks} weeks forecast from the state on that day,
 {v.replications} replications, each with its own draw of the parameters. {s['observations']} weekly
-region-level observations. A band that holds its nominal share of observations is honest.</p>
-<table><tr><th>metric</th>{head}<th>bias</th><th>MAPE</th></tr>{rows}
-<tr><td><b>all</b></td>{all_cells}<td></td><td></td></tr></table>
+region-level observations.</p>
+<p>Coverage is the share of observations inside each central band, judged by the randomised probability integral
+transform (PIT): ties between a count and the forecast are spread evenly, so an honest band holds its nominal share
+exactly. WIS is the weighted interval score over 23 quantiles (lower is better); relative WIS divides it by the WIS
+of a naive forecast (last week's value, with the spread of past week-to-week changes): below 1 beats it. Bias is the
+median's relative error. The PIT histogram of a calibrated forecast is flat (dashed line): a U shape means bands
+too narrow, a hump too wide, a slope a biased forecast.</p>
+<table><tr><th>metric</th>{head}<th>WIS</th><th>relative WIS</th><th>bias</th><th>MAPE</th><th>PIT histogram</th></tr>
+{rows}</table>
 <p>Charts: light band 95%, dark band 50%, line the median; dots what happened (red when outside the 95% band).</p>
 {charts}</html>
 """

@@ -85,7 +85,16 @@ CREATE TABLE IF NOT EXISTS _lineage (
     rows_repaired BIGINT NOT NULL
 )"""
 
-INTERNAL_DDL = (_QUARANTINE_DDL, _REPAIRS_DDL, _LINEAGE_DDL)
+# The order in which members first reached the workspace: a load's source order, after every member of earlier
+# loads. It does not depend on the workspace key (pseudonyms do), so the engine, which numbers members in this
+# order, gives the same run from the same extract and seed in every workspace.
+_MEMBER_ORDER_DDL = """
+CREATE TABLE IF NOT EXISTS _member_order (
+    member_id VARCHAR PRIMARY KEY,
+    seq BIGINT NOT NULL
+)"""
+
+INTERNAL_DDL = (_QUARANTINE_DDL, _REPAIRS_DDL, _LINEAGE_DDL, _MEMBER_ORDER_DDL)
 
 
 def _create_tables_sql() -> list[str]:
@@ -206,6 +215,9 @@ class Workspace:
             con.execute("ALTER TABLE _loads ADD COLUMN IF NOT EXISTS details VARCHAR")
             for ddl in INTERNAL_DDL:
                 con.execute(ddl)
+            # members loaded before arrival order was recorded: their stored order is the best there is
+            con.execute("""INSERT INTO _member_order SELECT member_id, (SELECT coalesce(max(seq), 0) FROM _member_order)
+                + row_number() OVER (ORDER BY rowid) FROM members WHERE member_id NOT IN (SELECT member_id FROM _member_order)""")
         self.config["workspace"]["schema_version"] = SCHEMA_VERSION
         tmp = self.path / f".{CONFIG_FILE}.tmp"
         _write_toml(tmp, self.config)
