@@ -66,7 +66,7 @@ def test_forecast_bands_hold_what_happened_at_their_nominal_rate(demo_counties):
     # calibrate on the first 40 weeks and forecast 12 (100 replications, seed = the county's seed): weekly
     # region-level referrals, waitlist, missed-visit rate, ED visits and admissions, each judged by randomised
     # PIT. Tolerance: over the 5 counties the mean coverage of the 50/80/95% bands is within 5 points of
-    # nominal, and no county is more than 10 points off. Measured 49/78/94% when this was written.
+    # nominal, and no county is more than 10 points off. Measured 48/78/93% when this was written.
     per_seed = []
     for seed, ws in enumerate(demo_counties):
         s = validate(ws, holdout_weeks=12, replications=100, seed=seed).summary()
@@ -102,7 +102,10 @@ def test_cli_calibrates_simulates_with_its_draws_and_validates(counties, tmp_pat
     assert res.exit_code == 0, res.output
     out = json.loads((tmp_path / "v.json").read_text())
     assert set(out["coverage"]) == {"50", "80", "95"} and "waitlist" in out["by_metric"]
-    assert "<svg" in (tmp_path / "v.html").read_text()
+    assert out["wis"] > 0 and out["relative_wis"] > 0 and sum(out["pit_histogram"]) == pytest.approx(1.0, abs=1e-3)
+    assert "rel. WIS" in res.output and "randomised PIT" in res.output
+    page = (tmp_path / "v.html").read_text()
+    assert "<svg" in page and 'aria-label="PIT histogram"' in page
 
 
 @pytest.mark.skipif(not (SHARED / "synthea_ca50" / "csv").is_dir(), reason="../shared/data not present")

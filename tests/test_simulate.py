@@ -227,3 +227,24 @@ def test_one_extract_gives_identical_runs_in_workspaces_with_different_keys(extr
     assert (tmp_path / "a" / "secret.key").read_bytes() != (tmp_path / "b" / "secret.key").read_bytes()
     assert runs[0].metrics.sum() > 0
     np.testing.assert_array_equal(runs[0].metrics, runs[1].metrics)
+
+
+def test_members_keep_their_arrival_order_across_loads_and_upgrades(loaded, extract_csv):
+    # the engine numbers members by arrival: a reload keeps every place, and a workspace from before schema 1.2
+    # gets the order its members are stored in
+    from caretwin import Workspace
+    from caretwin.model import SCHEMA_VERSION
+
+    con = loaded.con
+    order = con.execute("SELECT member_id FROM _member_order ORDER BY seq").fetchall()
+    assert len(order) == con.execute("SELECT count(*) FROM members").fetchone()[0]
+    ingest(loaded, extract_csv)
+    assert con.execute("SELECT member_id FROM _member_order ORDER BY seq").fetchall() == order
+    con.execute("DROP TABLE _member_order")
+    loaded.close()
+    cfg = loaded.path / "caretwin.toml"
+    cfg.write_text(cfg.read_text().replace(f'schema_version = "{SCHEMA_VERSION}"', 'schema_version = "1.1.0"'))
+    with Workspace.open(loaded.path) as again:
+        seqs = again.con.execute("SELECT count(*), count(DISTINCT seq), min(seq), max(seq) FROM _member_order").fetchone()
+        assert seqs == (len(order), len(order), 1, len(order))
+        assert from_workspace(again).n_members > 0

@@ -8,7 +8,7 @@ from scipy import optimize
 
 from caretwin.calibrate.data import Window, span
 from caretwin.calibrate.estimate import Estimate
-from caretwin.calibrate.fit import beta_draws, gamma_rate_draws
+from caretwin.calibrate.fit import SE_LIMIT, beta_draws, gamma_rate_draws
 
 HOURS_PER_FTE = 35.0  # the engine's contracted week; workforce rows do not carry it
 RURALITY = ("urban", "suburban", "rural", "frontier")
@@ -80,11 +80,14 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
 
     res = optimize.minimize(nll, np.log([0.4, 2.0]), method="BFGS")
     cov = res.hess_inv if np.all(np.isfinite(res.hess_inv)) else np.eye(2) * 1e-2
-    with np.errstate(over="ignore"):  # a poorly informed overtime effect can draw very large values
-        D = np.exp(rng.multivariate_normal(res.x, cov, size=n_draws))
+    D = rng.multivariate_normal(res.x, cov, size=n_draws)
+    theta = res.x.copy()
+    unknown = np.sqrt(np.abs(np.diag(cov))) > SE_LIMIT  # e.g. an overtime effect the data barely inform
+    theta[unknown], D[:, unknown] = np.nan, np.nan
+    theta, D = np.exp(theta), np.exp(D)
     method = "binomial likelihood of weekly separations with the engine's overtime link, normal draws on the log scale"
-    out = [Estimate("rate_separation", float(np.exp(res.x[0])), D[:, 0], method, data),
-           Estimate("rel_separation_per_overtime", float(np.exp(res.x[1])), D[:, 1], method, data,
+    out = [Estimate("rate_separation", float(theta[0]), D[:, 0], method, data),
+           Estimate("rel_separation_per_overtime", float(theta[1]), D[:, 1], method, data,
                     note="overtime share smoothed week to week as the engine does")]
     # hires: each vacancy at the week's start is filled with a probability that depends on rurality
     vac_before = np.maximum(np.round(r["budget"]) - before, 0)

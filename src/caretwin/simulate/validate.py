@@ -121,6 +121,9 @@ class Validation:
                 "coverage": self.coverage(rows), **self.scores(rows),
                 "by_region": {rid: self.coverage([r for r in rows if r["region_id"] == rid]) for rid in self.region_ids},
             }
+        # metrics differ in scale, so over all of them the relative WIS is the geometric mean of each metric's
+        rel = [d["relative_wis"] for d in out["by_metric"].values() if d["relative_wis"]]
+        out["relative_wis"] = float(np.exp(np.mean(np.log(rel)))) if rel else None
         return out
 
 
