@@ -356,8 +356,8 @@ def validate(
                "WIS: weighted interval score, and its ratio to a naive forecast's (below 1 beats it)")
     typer.echo(f"\n{'metric':<22}{'50%':>6}{'80%':>6}{'95%':>6}{'WIS':>10}{'rel. WIS':>10}{'bias':>8}{'MAPE':>7}")
     for m, d in [*s["by_metric"].items(), ("all", s)]:
-        c, rel = d["coverage"], d["relative_wis"]
-        typer.echo(f"{m:<22}{c['50']:>6.0%}{c['80']:>6.0%}{c['95']:>6.0%}{d['wis']:>10.3g}"
+        c, rel, wis = d["coverage"], d["relative_wis"], d["wis"]
+        typer.echo(f"{m:<22}{c['50']:>6.0%}{c['80']:>6.0%}{c['95']:>6.0%}{'' if wis is None else f'{wis:.3g}':>10}"
                    f"{'' if rel is None else f'{rel:.2f}':>10}{(d['bias'] or 0):>+8.1%}{(d['mape'] or 0):>7.0%}")
     if json_out:
         json_out.write_text(json.dumps(s, indent=1))

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 
 from caretwin.calibrate import calibrate
+from caretwin.simulate import scoring
 from caretwin.simulate.calibrated import N_DRAWS, params_of
 from caretwin.simulate.initial import data_end, from_workspace
-from caretwin.simulate import scoring
 from caretwin.simulate.metrics import SLOTS
 from caretwin.simulate.runner import run_replications
 from caretwin.workspace import Workspace
@@ -214,7 +214,8 @@ def render_html(v: Validation) -> str:
         cov = d["coverage"]
         cells = "".join(f"<td>{tag[0]}{cov[str(lv)]:.0%}{tag[1]}</td>" for lv in LEVELS)
         rel = "" if d["relative_wis"] is None else f"{d['relative_wis']:.2f}"
-        return (f"<tr><td>{tag[0]}{escape(name)}{tag[1]}</td>{cells}<td>{d['wis']:.3g}</td><td>{rel}</td>"
+        wis = "" if d["wis"] is None else f"{d['wis']:.3g}"
+        return (f"<tr><td>{tag[0]}{escape(name)}{tag[1]}</td>{cells}<td>{wis}</td><td>{rel}</td>"
                 f"<td>{(d['bias'] or 0):+.1%}</td><td>{(d['mape'] or 0):.0%}</td>"
                 f"<td>{_pit_svg(d['pit_histogram'])}</td></tr>")
 
@@ -239,7 +240,8 @@ region-level observations.</p>
 <p>Coverage is the share of observations inside each central band, judged by the randomised probability integral
 transform (PIT): ties between a count and the forecast are spread evenly, so an honest band holds its nominal share
 exactly. WIS is the weighted interval score over 23 quantiles (lower is better); relative WIS divides it by the WIS
-of a naive forecast (last week's value, with the spread of past week-to-week changes): below 1 beats it. Bias is the
+of a naive forecast (the last week's value, with the spread of past changes over the same horizon): below 1 beats it
+(over all metrics, the geometric mean of theirs). Bias is the
 median's relative error. The PIT histogram of a calibrated forecast is flat (dashed line): a U shape means bands
 too narrow, a hump too wide, a slope a biased forecast.</p>
 <table><tr><th>metric</th>{head}<th>WIS</th><th>relative WIS</th><th>bias</th><th>MAPE</th><th>PIT histogram</th></tr>
