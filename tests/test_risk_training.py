@@ -31,6 +31,19 @@ def test_examples_use_only_the_past_for_features_and_the_future_for_labels(loade
         build(loaded, "everything")
 
 
+def test_one_extract_trains_the_same_model_in_workspaces_with_different_keys(extract_csv, tmp_path):
+    # persons are split and resampled by their arrival in the workspace, not by their keyed pseudonyms
+    from caretwin import Workspace
+
+    fits = []
+    for name in ("a", "b"):
+        with Workspace.create(tmp_path / name) as ws:
+            ingest(ws, extract_csv)
+            f = fit_outcome(ws, "ed_90d", lookback_days=60, n_boot=10)
+            fits.append((f.card.validation, {k: (e.value, e.low, e.high) for k, e in f.evaluation.items()}))
+    assert fits[0] == fits[1]
+
+
 def test_a_workspace_model_is_evaluated_on_unseen_members_and_registered_as_a_draft(loaded):
     f = fit_outcome(loaded, "ed_90d", lookback_days=60, n_boot=20)
     auc = f.evaluation["auc"]

@@ -129,10 +129,12 @@ SELECT p.member_id, p.cutoff, year(p.cutoff) - m.birth_year AS age, coalesce(m.a
        coalesce(h.housing = 'homeless', false),
        coalesce(p.los, 0), coalesce(p.emergent, false), coalesce(p.disposition IN ('snf', 'psychiatric'), false),
        coalesce(p.disposition IN ('home_health', 'hcbs'), false),
-       coalesce(y.y, 0), m.sex, coalesce(m.race_ethnicity, 'unknown'), m.region_id, coalesce(r.rurality, 'unknown')
+       coalesce(y.y, 0), m.sex, coalesce(m.race_ethnicity, 'unknown'), m.region_id, coalesce(r.rurality, 'unknown'),
+       o.seq
 FROM p JOIN members m USING (member_id) LEFT JOIN e USING (member_id, cutoff) LEFT JOIN h USING (member_id, cutoff)
 LEFT JOIN y USING (member_id, cutoff) LEFT JOIN regions r ON r.region_id = m.region_id
-ORDER BY p.cutoff, p.member_id
+LEFT JOIN _member_order o USING (member_id)
+ORDER BY p.cutoff, o.seq, p.member_id
 """
 
 
@@ -146,6 +148,7 @@ class Examples:
     X: np.ndarray  # [row, feature], columns as `names`
     y: np.ndarray  # 0/1, or an amount
     member_id: np.ndarray
+    person: np.ndarray  # the member's arrival number: splits and resampling by person use it, not the keyed id
     cutoff: np.ndarray  # datetime64[D]
     groups: dict[str, np.ndarray]  # sex, race_ethnicity, age_band, region, rurality: for equity review
 
@@ -183,8 +186,9 @@ def _query(ws: Workspace, outcome: str, cutoffs: list[date], first: date, last: 
     band = np.select([age < 18, age < 45, age < 65, age < 75, age < 85], ["0-17", "18-44", "45-64", "65-74", "75-84"],
                      "85+")
     y = np.asarray(cols[2 + len(NUMERIC + FLAGS + STAY)], dtype=float)
-    groups = dict(zip(("sex", "race_ethnicity", "region", "rurality"), (np.asarray(c, dtype=object) for c in cols[-4:])))
+    groups = dict(zip(("sex", "race_ethnicity", "region", "rurality"), (np.asarray(c, dtype=object) for c in cols[-5:-1])))
     return Examples(outcome, X, y if o.kind == "amount" else y.astype(int), np.asarray(cols[0], dtype=object),
+                    np.ma.filled(np.ma.asarray(cols[-1]).astype(np.int64), -1),
                     np.asarray(cols[1], dtype="datetime64[D]"), groups | {"age_band": band})
 
 

@@ -56,11 +56,11 @@ def fit_outcome(ws: Workspace, outcome: str, *, kind: str = "logistic", calibrat
     est = _estimator(kind, amount, random_state)
     if calibration not in (None, "isotonic", "sigmoid"):
         raise CaretwinError("calibration must be isotonic or sigmoid")
-    train, test = grouped_split(ex.member_id, random_state=random_state)
+    train, test = grouped_split(ex.person, random_state=random_state)
     if calibration is None and kind == "boosted" and not amount:
         calibration = "isotonic"
     if calibration and not amount:
-        est = calibrated(est, ex.X[train], ex.y[train], ex.member_id[train], method=calibration)
+        est = calibrated(est, ex.X[train], ex.y[train], ex.person[train], method=calibration)
     else:
         est.fit(ex.X[train], ex.y[train])
     p = predict(est, ex.X[test])
@@ -68,15 +68,15 @@ def fit_outcome(ws: Workspace, outcome: str, *, kind: str = "logistic", calibrat
     groups = {k: v[test] for k, v in ex.groups.items()}
     training = {k: v[train] for k, v in ex.groups.items()}
     if amount:
-        ev = evaluate_amount(ex.y[test], p, ex.member_id[test], n_boot=n_boot, random_state=random_state)
-        eq = equity_amount(ex.y[test], p, groups, persons=ex.member_id[test], training=training, n_boot=max(n_boot // 2, 20),
+        ev = evaluate_amount(ex.y[test], p, ex.person[test], n_boot=n_boot, random_state=random_state)
+        eq = equity_amount(ex.y[test], p, groups, persons=ex.person[test], training=training, n_boot=max(n_boot // 2, 20),
                            random_state=random_state, min_group=50)
         fairness = ("predictive ratio (total predicted over total observed cost) and mean absolute error by sex, "
                     "race and ethnicity, age band, region and rurality, with bootstrap intervals; a group is flagged "
                     "when its predictive ratio is more than 10% from 1.")
     else:
-        ev = evaluate(ex.y[test], p, ex.member_id[test], n_boot=n_boot, random_state=random_state)
-        eq = equity(ex.y[test], p, groups, threshold=threshold, persons=ex.member_id[test], training=training,
+        ev = evaluate(ex.y[test], p, ex.person[test], n_boot=n_boot, random_state=random_state)
+        eq = equity(ex.y[test], p, groups, threshold=threshold, persons=ex.person[test], training=training,
                     n_boot=max(n_boot // 2, 20), random_state=random_state, min_group=50)
         fairness = ("AUC, calibration gap (mean predicted minus observed) and false-negative rate at the operating "
                     f"point (top {FLAG_SHARE:.0%} flagged) by sex, race and ethnicity, age band, region and "
@@ -94,7 +94,7 @@ def fit_outcome(ws: Workspace, outcome: str, *, kind: str = "logistic", calibrat
                      "review; populations unlike the training data",
         training_data={"source": f"workspace {ws.name}", "examples are": unit,
                        "cut-offs": f"{ex.cutoff.min()} to {ex.cutoff.max()}",
-                       "examples": int(len(train)), "members": int(len(set(ex.member_id[train]))),
+                       "examples": int(len(train)), "members": int(len(set(ex.person[train]))),
                        ("mean cost" if amount else "outcome rate"):
                            f"{ex.y[train].mean():,.0f}" if amount else f"{ex.y[train].mean():.1%}",
                        "predictors": ", ".join(ex.names), "model": type(est).__name__,
