@@ -146,7 +146,7 @@ def validate(ws: Workspace, *, holdout_weeks: int = 12, replications: int = 100,
     v = Validation(cutoff, holdout_weeks, replications, world.region_ids)
     for m in METRICS:
         f = forecast(result, m)
-        qs = {lv: np.nanquantile(f, [(1 - lv / 100) / 2, (1 + lv / 100) / 2], axis=0) for lv in LEVELS}
+        qs = {lv: scoring.quantiles_of(f, np.array([(1 - lv / 100) / 2, (1 + lv / 100) / 2])) for lv in LEVELS}
         q = scoring.quantiles_of(f)
         med = q[..., len(scoring.ALPHAS)]
         pit = scoring.randomised_pit(f, obs[m], rng)
@@ -163,7 +163,7 @@ def validate(ws: Workspace, *, holdout_weeks: int = 12, replications: int = 100,
                        "naive_wis": float(naive_w[wk, r])}
                 for lv in LEVELS:
                     row[f"in{lv}"] = bool(scoring.central_hit(pit[wk, r], lv / 100))
-                    row[f"lo{lv}"], row[f"hi{lv}"] = float(qs[lv][0][wk, r]), float(qs[lv][1][wk, r])
+                    row[f"lo{lv}"], row[f"hi{lv}"] = float(qs[lv][wk, r, 0]), float(qs[lv][wk, r, 1])
                 v.rows.append(row)
     return v
 
