@@ -143,3 +143,31 @@ def test_scores_follow_their_definitions():
     naive = scoring.naive_quantiles(history, 2)
     assert naive[0, 0, 11] == 12.0 and naive[0, 0, 0] == pytest.approx(10.0) and naive[0, 0, -1] == pytest.approx(14.0)
     assert naive[1, 0, 0] == naive[1, 0, -1] == 12.0  # two-week changes were all zero
+
+
+def test_thin_data_gives_estimates_flagged_not_estimable_rather_than_overflow(tmp_path):
+    # 1,500 members over 6 months (seed 0): some covariate classes have no events; their coefficients are
+    # reported as not estimable (defaults kept) instead of overflowing to inf, and calibration warns of nothing
+    import warnings
+
+    ws = Workspace.create(tmp_path / "ws")
+    ingest(ws, write_extract(CountyParams(members=1500, regions=6, months=6, seed=0), tmp_path / "x").path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        cal = calibrate(ws, seed=0)
+    flagged = [e for e in cal.estimates if "not estimable" in e.note]
+    assert any(not e.supported for e in flagged) and any(isinstance(e.value, dict) for e in flagged)
+    for e in cal.estimates:
+        if e.supported and e.value is not None:
+            values = e.value.values() if isinstance(e.value, dict) else np.atleast_1d(e.value)
+            assert not np.isinf(np.asarray(list(values), float)).any(), e.name
+            draws = e.draws.values() if isinstance(e.draws, dict) else [] if e.draws is None else [e.draws]
+            assert all(not np.isinf(np.asarray(d, float)).any() for d in draws), e.name
+    # and the parameter set the engine gets is complete: defaults stand in for everything flagged
+    from caretwin.simulate.calibrated import params_of
+
+    engine = params_of(cal)
+    for name in engine:
+        v = engine[name]
+        assert np.isfinite(np.asarray(list(v.values()) if isinstance(v, dict) else v, float)).all(), name
+    ws.close()
