@@ -306,3 +306,23 @@ def test_a_virtual_pilot_recovers_a_real_effect_and_finds_none_where_there_is_no
     # 95% interval, seed 5: no effect built in, none found
     assert null.effect.low < 0 < null.effect.high
     assert mean_interval(np.array([1.0, 1.0])).half_width == 0
+
+
+def test_a_scenario_cannot_read_files_outside_its_folder_or_expand_aliases(tmp_path):
+    # `extends:` names a scenario beside the file, never another path (the server keeps its scenarios in
+    # WORKSPACE/scenarios/ and its secret key one folder up); the refusal says nothing of the target
+    (tmp_path / "secret.yaml").write_text("name: secret\nkey: hidden-value\n")
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    for target in ("../secret.yaml", str(tmp_path / "secret.yaml"), "/etc/passwd", "../missing.yaml"):
+        f = write(folder, "nosy.yaml", f"name: nosy\nextends: {target}\n")
+        with pytest.raises(ValidationError) as exc:
+            load_scenario(f)
+        assert "expected the name of a .yaml scenario file in the same folder" in str(exc.value)
+        assert "hidden-value" not in str(exc.value) and "key" not in str(exc.value)
+    # a "billion laughs" file: nine levels of nine aliases would build 9^9 nodes; it is refused at once
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    bomb = write(folder, "bomb.yaml", "name: bomb\n" + "\n".join(lines) + "\n")
+    with pytest.raises(ValidationError, match=r"line 3: YAML aliases \(\*a0\) are not allowed"):
+        load_scenario(bomb)

@@ -276,6 +276,11 @@ def _compose(path: Path) -> tuple[Any, dict[tuple, tuple[str, int]]]:
     except OSError as exc:
         raise ValidationError([Problem(str(path), None, None, f"cannot read: {exc.strerror}")]) from exc
     try:
+        # anchors and aliases are refused: a few nested aliases expand to billions of nodes
+        alias = next((e for e in yaml.parse(text, Loader=yaml.SafeLoader) if isinstance(e, yaml.AliasEvent)), None)
+        if alias is not None:
+            raise ValidationError([Problem(str(path), alias.start_mark.line + 1, None, f"YAML aliases (*{alias.anchor}) "
+                                           "are not allowed in scenario files; write the value out", unit="line")])
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -333,13 +338,17 @@ def _read(path: Path, seen: tuple[Path, ...]) -> tuple[dict, dict]:
         return data, where
     if not isinstance(parent, str):
         raise ValidationError([Problem(str(path), where[("extends",)][1], "extends", "expected a file name", unit="line")])
+    folder = seen[0].parent  # the first file's folder (WORKSPACE/scenarios/ on the server): nothing outside it is read
     target = (path.parent / parent).resolve()
+    if target.parent != folder or target.suffix.lower() not in (".yaml", ".yml"):
+        raise ValidationError([Problem(str(path), where[("extends",)][1], "extends",
+                                       "expected the name of a .yaml scenario file in the same folder", unit="line")])
     if target in seen:
         raise ValidationError([Problem(str(path), where[("extends",)][1], "extends",
                                        "scenarios extend each other in a cycle: "
                                        + " -> ".join(p.name for p in seen + (target,)), unit="line")])
     if not target.exists():
-        raise ValidationError([Problem(str(path), where[("extends",)][1], "extends", f"no such file: {target}",
+        raise ValidationError([Problem(str(path), where[("extends",)][1], "extends", f"no such file: {target.name}",
                                        unit="line")])
     pdata, pwhere = _read(target, seen + (target,))
     pdata.pop("name", None)
