@@ -214,10 +214,13 @@ def test_an_upload_is_ingested_as_a_job_and_names_and_sizes_are_checked(served, 
     job = wait(client, job, h)
     assert job["status"] == "done", job["error"]
     assert client.get("/api/status", headers=h).json()["tables"]["regions"] == before  # the same regions, replaced
+    uploads = client.app.state.server.path / "uploads"
+    assert uploads.stat().st_mode & 0o077 == 0 and not any(uploads.iterdir())  # the raw files went with the load
+    job = wait(client, client.post("/api/ingest", headers=h, files=[("files", ("members.csv", b"member_id\nM1\n"))]).json(), h)
+    assert job["status"] == "failed" and not any(uploads.iterdir())  # and with a refused one
     for name in ("../regions.csv", "..%2Fregions.csv", "/etc/passwd.csv", "regions.csv/..", ".hidden.csv"):
         res = client.post("/api/ingest", headers=h, files=[("files", (name, b"region_id\n"))])
         assert res.status_code == 400 and "plain, distinct names" in res.json()["detail"], name
-    uploads = client.app.state.server.path / "uploads"
     kept = set(uploads.iterdir())
     small = TestClient(create_app(client.app.state.server.path, max_upload=1000))
     res = small.post("/api/ingest", headers=h, files=[("files", ("regions.csv", b"x" * 5000))])

@@ -8,6 +8,7 @@ Aggregates go to roles without person-level access with small cells suppressed.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -262,12 +263,13 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
         bad = [n for n in names if not UPLOAD_NAME.match(n)]
         if bad or len(set(names)) != len(names):
             raise HTTPException(400, f"file names must be plain, distinct names of data files (not {bad[:1] or names})")
+        (server.path / "uploads").mkdir(mode=0o700, exist_ok=True)  # raw source data: owner-only, gone after the load
         folder = server.path / "uploads" / uuid.uuid4().hex[:12]
-        folder.mkdir(parents=True)
+        folder.mkdir(mode=0o700)
         written = 0
         try:
             for f in files:
-                with open(folder / f.filename, "wb") as out:
+                with open(os.open(folder / f.filename, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
                     while chunk := f.file.read(CHUNK):
                         written += len(chunk)
                         if written > server.max_upload:
@@ -282,11 +284,14 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
         def work(progress, cancelled):
             from caretwin.ingest import ingest
 
-            ws = Workspace.open(server.path, server.database)  # the job's own connection
             try:
-                report = ingest(ws, folder, format=format)
-            finally:
-                ws.close()
+                ws = Workspace.open(server.path, server.database)  # the job's own connection
+                try:
+                    report = ingest(ws, folder, format=format)
+                finally:
+                    ws.close()
+            finally:  # loaded or refused, the raw files (names, addresses, identifiers) are not kept
+                shutil.rmtree(folder, ignore_errors=True)
             return {"load_id": report.load_id, "inserted": report.inserted, "quarantined": report.quarantined,
                     "warnings": report.warnings}
 
