@@ -133,6 +133,14 @@ def test_flags_wait_for_a_person_and_every_look_is_recorded(loaded, tmp_path, da
     assert "auc: " in trained.output and "caretwin models approve" in trained.output
     res = run("risk", "train", ws, "--outcome", "everything")
     assert res.exit_code == 2 and "outcome must be one of" in res.output
+    # a look for a purpose that is not one of the policy's is refused, and the refusal is in the trail
+    from caretwin import Workspace
+
+    res = run("review", "list", ws, "--reviewer", "coordinator", "--purpose", "marketing")
+    assert res.exit_code != 0 and "'marketing' is not a purpose of use" in res.output
+    with Workspace.open(loaded.path, database_url) as again:
+        refused = trail_for(again).entries()[-1]
+    assert (refused.subtype, refused.outcome, refused.purpose) == ("review.list", "4", "marketing")
 
 
 # ------------------------------------------------------------------ outcomes that need a longer history

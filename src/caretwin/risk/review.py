@@ -28,7 +28,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from caretwin.errors import CaretwinError
-from caretwin.governance.audit import trail_for
+from caretwin.governance.audit import PURPOSE_CODES, trail_for
 from caretwin.governance.store import review_decisions, review_flags, store_for
 from caretwin.risk.dataset import OUTCOMES, data_span, features_at, predict, reasons
 from caretwin.risk.registry import get_card, load_for, load_version
@@ -160,6 +160,11 @@ def _log(ws: Workspace, reviewer: str, role: str, purpose: str, what: str, flag_
         raise CaretwinError("say who is reviewing (a reviewer name)")
     kind, action = {"list": ("query", "E"), "show": ("read", "R"), "decide": ("change", "U"),
                     "export": ("export", "R")}[what]
+    if purpose not in PURPOSE_CODES:  # a look for no known purpose is refused, and the refusal recorded
+        trail_for(ws).record(kind="security", action=action, subtype=f"review.{what}", agent=reviewer, role=role,
+                             purpose=purpose, entity_type="review_queue", outcome="4",
+                             detail={"refused": "unknown purpose of use"})
+        raise CaretwinError(f"{purpose!r} is not a purpose of use; choose one of: {', '.join(PURPOSE_CODES)}")
     trail_for(ws).record(kind=kind, action=action, subtype=f"review.{what}", agent=reviewer, role=role,
                          purpose=purpose, entity_type="member" if member_id else "review_queue", entity_id=member_id,
                          detail={"flag": flag_id, **detail} if flag_id else detail, conn=conn)
