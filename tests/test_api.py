@@ -144,6 +144,62 @@ def test_aggregates_hide_small_cells_from_analysts_but_not_from_care_coordinator
     assert analyst["total"] == coordinator["total"] and not any(c["suppressed"] for c in coordinator["cells"])
 
 
+def _shown_lines(answer):
+    """Every line of an aggregate answer a reader can add up: (its values, its total), None for a hidden one."""
+    by, cells = answer["by"], answer["cells"]
+    value = {tuple(c["key"].values()): c["count"] for c in cells}
+    rows = sorted({k[0] for k in value})
+    lines = [([answer["row_totals"][str(r)] for r in rows], answer["total"])]
+    if len(by) == 1:
+        return lines + [([value[(r,)] for r in rows], answer["total"])]
+    cols = sorted({k[1] for k in value})
+    lines.append(([answer["column_totals"][str(c)] for c in cols], answer["total"]))
+    lines += [([value.get((r, c)) for c in cols], answer["row_totals"][str(r)]) for r in rows]
+    lines += [([value.get((r, c)) for r in rows], answer["column_totals"][str(c)]) for c in cols]
+    return lines
+
+
+def test_no_count_of_1_to_10_can_be_read_or_worked_out_from_aggregates(served):
+    # as an executive and an analyst: cells, row and column totals and the total, with filters narrowing to a
+    # region, a race and a sex; then differencing, a query less the same query with one filter fewer
+    client, tokens = served
+    truth = client.get("/api/aggregates/members", headers=as_(tokens, "care_coordinator"),
+                       params={"by": ["region", "race_ethnicity"]}).json()
+    regions = sorted({c["key"]["region"] for c in truth["cells"]})
+    assert any(1 <= c["count"] <= 10 for c in truth["cells"])  # there are small cells to protect
+    queries = [({"by": ["region"]}, []), ({"by": ["race_ethnicity"]}, []), ({"by": ["region", "race_ethnicity"]}, [])]
+    queries += [({"by": ["race_ethnicity"]}, [f"region:{r}"]) for r in regions]
+    queries += [({"by": ["race_ethnicity", "sex"]}, [f"region:{r}"]) for r in regions]
+    queries += [({"by": ["region"]}, ["sex:female"]), ({"by": ["race_ethnicity"]}, [f"region:{regions[0]}", "sex:female"])]
+    for role, purpose in (("executive", "planning"), ("analyst", "planning")):
+        h = as_(tokens, role, purpose)
+        answers = {}
+        for params, filters in queries:
+            res = client.get("/api/aggregates/members", headers=h, params={**params, "filter": filters})
+            if res.status_code == 403:
+                assert "fewer than 11 members" in res.json()["detail"]
+                continue
+            a = answers[(tuple(params["by"]), tuple(filters))] = res.json()
+            for values, total in _shown_lines(a):
+                assert all(v is None or not 1 <= v <= 10 for v in [*values, total]), (role, params, filters)
+                hidden = [v for v in values if v is None]
+                if total is not None:
+                    assert len(hidden) != 1, (role, params, filters)  # one hidden value is the total less the rest
+                    assert not 1 <= total - sum(v for v in values if v is not None) <= 10 or not hidden
+                elif not hidden:
+                    assert sum(values) == 0 or sum(values) > 10  # a hidden total is not the sum of shown values
+        for (by, filters), a in answers.items():
+            for k in range(len(filters)):
+                wider = answers.get((by, filters[:k] + filters[k + 1:]))
+                if wider is None:
+                    continue
+                narrow = {tuple(c["key"].values()): c["count"] for c in a["cells"]}
+                for c in wider["cells"]:
+                    n = narrow.get(tuple(c["key"].values()))
+                    if c["count"] is not None and n is not None:
+                        assert not 1 <= c["count"] - n <= 10, (role, by, filters, c)
+
+
 def test_hostile_filters_sorts_and_file_names_are_refused_or_harmless(served):
     client, tokens = served
     h = as_(tokens, "analyst")

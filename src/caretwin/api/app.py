@@ -8,6 +8,7 @@ Aggregates go to roles without person-level access with small cells suppressed.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import threading
@@ -30,7 +31,7 @@ from caretwin.ingest import FORMATS
 from caretwin.governance.audit import trail_for
 from caretwin.governance.policy import PERSON_LEVEL, authorize
 from caretwin.governance.store import store_for
-from caretwin.governance.suppression import suppress_table
+from caretwin.governance.suppression import small, suppress_with_margins, with_margins
 from caretwin.workspace import Workspace
 
 LOGIN_LIMIT = 10  # log-in attempts per client address per minute, on top of the per-account lockout
@@ -458,9 +459,12 @@ class _Cancelled(Exception):
     """Raised inside a job's progress report when someone cancelled it."""
 
 
-def _members_by(server: Server, who: Principal, by: list[str], filters: list[str], sort: str) -> dict[str, Any]:
-    if not 1 <= len(by) <= 2 or len(set(by)) != len(by) or any(b not in DIMENSIONS for b in by):
-        raise HTTPException(400, f"by: one or two different dimensions of: {', '.join(DIMENSIONS)}")
+MIN_FILTERED = 11  # a filter may not narrow the members counted to 1-10 (for roles without person-level access)
+
+
+def _member_counts(con, by: list[str], filters: list[str], rows_k: list | None = None, cols_k: list | None = None):
+    """Enrolled members counted by one or two dimensions under `dimension:value` filters, as a table (with
+    its row and column keys, or the ones given)."""
     where, params = [], []
     for f in filters:
         dim, _, value = f.partition(":")
@@ -474,32 +478,60 @@ def _members_by(server: Server, who: Principal, by: list[str], filters: list[str
              (SELECT year(max(admit_date)) AS end_year FROM encounters) a
         WHERE m.enrollment_end IS NULL AND m.death_date IS NULL {''.join(' AND ' + w for w in where)}
         GROUP BY ALL"""
-    ws = server.workspace()
-    rows = ws.con.execute(sql, params).fetchall()
-    rows_k = sorted({r[0] for r in rows})
-    cols_k = sorted({r[1] for r in rows}) if len(by) == 2 else [None]
+    rows = con.execute(sql, params).fetchall()
+    rows_k = sorted({r[0] for r in rows}) if rows_k is None else rows_k
+    cols_k = (sorted({r[1] for r in rows}) if len(by) == 2 else [None]) if cols_k is None else cols_k
     at_row, at_col = {k: i for i, k in enumerate(rows_k)}, {k: j for j, k in enumerate(cols_k)}
     counts = np.zeros((len(rows_k), len(cols_k)))
     for r in rows:
-        counts[at_row[r[0]], at_col[r[1] if len(by) == 2 else None]] = r[-1]
+        i, j = at_row.get(r[0]), at_col.get(r[1] if len(by) == 2 else None)
+        if i is not None and j is not None:
+            counts[i, j] = r[-1]
+    return counts, rows_k, cols_k
+
+
+def _members_by(server: Server, who: Principal, by: list[str], filters: list[str], sort: str) -> dict[str, Any]:
+    if not 1 <= len(by) <= 2 or len(set(by)) != len(by) or any(b not in DIMENSIONS for b in by):
+        raise HTTPException(400, f"by: one or two different dimensions of: {', '.join(DIMENSIONS)}")
+    if len(filters) > 3:
+        raise HTTPException(400, "at most three filters")
+    con = server.workspace().con
+    counts, rows_k, cols_k = _member_counts(con, by, filters)
     person_level = who.role in PERSON_LEVEL
-    hide = np.zeros_like(counts, dtype=bool) if person_level else suppress_table(counts)
-    total = float(counts.sum())
+    R, C = counts.shape
+    if person_level:
+        hide = np.zeros((R + 1, C + 1), bool)
+    else:
+        if filters and 0 < counts.sum() < MIN_FILTERED:
+            raise HTTPException(403, f"these filters narrow the count to fewer than {MIN_FILTERED} members")
+        # every value the same query with fewer filters would show, less this one, must not be 1-10 either
+        # (a differencing attack: region R01 less region R01 among women is the men of R01)
+        also = np.zeros((R + 1, C + 1), bool)
+        for k in range(len(filters)):
+            for fewer in itertools.combinations(filters, k):
+                wider, _, _ = _member_counts(con, by, list(fewer), rows_k, cols_k)
+                also |= small(with_margins(wider) - with_margins(counts))
+        hide = suppress_with_margins(counts, also)
+    table = with_margins(counts)
+    total = float(table[-1, -1])
+    show_total = not hide[-1, -1]
     cells = []
     for i, a in enumerate(rows_k):
         for j, b in enumerate(cols_k):
             key = {by[0]: a} | ({by[1]: b} if len(by) == 2 else {})
             shown = not hide[i, j]
             cells.append({"key": key, "count": int(counts[i, j]) if shown else None,
-                          "share": round(100 * counts[i, j] / total, 1) if shown and total else None,
+                          "share": round(100 * counts[i, j] / total, 1) if shown and show_total and total else None,
                           "suppressed": not shown})
     if sort != "key":
         cells.sort(key=lambda c: (c["count"] is None, -(c["count"] or 0) if sort == "-count" else (c["count"] or 0)))
-    return {"by": by, "filters": filters, "cells": cells, "total": int(total),
-            "row_totals": {str(a): int(counts[i].sum()) for i, a in enumerate(rows_k)},
-            "column_totals": {str(b): int(counts[:, j].sum()) for j, b in enumerate(cols_k)} if len(by) == 2 else {},
+    shown = lambda i, j: None if hide[i, j] else int(table[i, j])  # noqa: E731
+    return {"by": by, "filters": filters, "cells": cells, "total": shown(R, C),
+            "row_totals": {str(a): shown(i, C) for i, a in enumerate(rows_k)},
+            "column_totals": {str(b): shown(R, j) for j, b in enumerate(cols_k)} if len(by) == 2 else {},
             "suppression": "none: person-level role" if person_level else
-            "counts of 1-10 hidden, with partner cells so that no total or share gives them away"}
+            "counts of 1-10 hidden, in cells, totals and what a query with fewer filters gives away by difference, "
+            "with partner values so that no total or share gives them away"}
 
 
 __all__ = ["DIMENSIONS", "Principal", "create_app"]

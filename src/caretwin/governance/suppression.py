@@ -54,3 +54,37 @@ def suppress_table(counts: np.ndarray, limit: int = SMALL_CELL_MAX) -> np.ndarra
                     view[i, shown[np.argmin(line[shown])]] = True
                     changed = True
     return hide.reshape(np.shape(counts))
+
+
+def with_margins(counts: np.ndarray) -> np.ndarray:
+    """A two-way table with its row totals as a last column, its column totals as a last row, the total in the corner."""
+    c = np.asarray(counts, dtype=np.float64)
+    t = np.zeros((c.shape[0] + 1, c.shape[1] + 1))
+    t[:-1, :-1], t[:-1, -1], t[-1, :-1], t[-1, -1] = c, c.sum(axis=1), c.sum(axis=0), c.sum()
+    return t
+
+
+def suppress_with_margins(counts: np.ndarray, also: np.ndarray | None = None,
+                          limit: int = SMALL_CELL_MAX) -> np.ndarray:
+    """Mask over a two-way table extended by its margins, [rows + 1, columns + 1] (the last column the row
+    totals, the last row the column totals, the corner the grand total), of the values to hide when margins are
+    shown too: those that are 1-`limit` or marked in `also` (e.g. values a related table would give away by
+    difference), then, until nothing changes, one more value in every row or column of the extended table that
+    would let a hidden value be recovered: the only hidden one in its line (a total is the sum of its cells, a
+    cell the total less the others), or hidden cells whose shown total tells that they add up to 1-`limit`."""
+    t = with_margins(np.rint(np.asarray(counts, dtype=np.float64)))
+    hide = small(t, limit) | (np.zeros(t.shape, bool) if also is None else also)
+    changed = True
+    while changed:
+        changed = False
+        for lines, view in ((t, hide), (t.T, hide.T)):
+            for i in range(lines.shape[0]):
+                line, mask = lines[i], view[i]
+                hidden_cells = line[:-1][mask[:-1]].sum()
+                recoverable = (mask.sum() == 1 and line[mask].sum() >= 1) or (
+                    not mask[-1] and 1 <= hidden_cells <= limit)
+                shown = np.flatnonzero(~mask & (line > 0))
+                if recoverable and len(shown):
+                    view[i, shown[np.argmin(line[shown])]] = True
+                    changed = True
+    return hide
