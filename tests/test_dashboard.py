@@ -130,6 +130,13 @@ def test_the_pages_load_nothing_from_elsewhere(site):
         assert refs and all(r.startswith("/") and not r.startswith("//") for r in refs), (path, refs)
     assert client.get("/static/caretwin.css").status_code == 200
     assert client.get("/docs").status_code == 404  # FastAPI's docs page would load scripts from a CDN
+    # and the browser is told so: this origin only, no framing, no sniffing, no referrer, nothing cached
+    for path in ("/overview", "/api/status", "/login"):
+        headers = client.get(path).headers
+        csp = headers["content-security-policy"]
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+        assert headers["x-content-type-options"] == "nosniff" and headers["referrer-policy"] == "no-referrer"
+        assert headers["cache-control"] == "no-store", path
 
 
 def test_errors_on_pages_are_pages_in_plain_words_and_the_api_keeps_json(site):

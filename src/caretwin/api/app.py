@@ -176,12 +176,32 @@ class Server:
             return len(q) <= LOGIN_LIMIT
 
 
+# every answer: only this server's own scripts, styles and images; no framing; no type sniffing; no referrer
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                               "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+                               "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
 def create_app(workspace: str | Path, *, database: str | None = None, max_upload: int = MAX_UPLOAD) -> FastAPI:
     server = Server(Path(workspace), database, max_upload)
     # no /docs or /redoc: FastAPI's pages for them load scripts from a CDN, and nothing here may
     app = FastAPI(title="caretwin", version=__version__, docs_url=None, redoc_url=None,
                   description="The governed API of a caretwin workspace. Every request states a purpose of use.")
     app.state.server = server
+
+    @app.middleware("http")
+    async def _security_headers(request: Request, call_next):
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if not request.url.path.startswith("/static/"):  # answers may be about people: never kept by a cache
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
 
     @app.exception_handler(CaretwinError)
     def _user_error(request: Request, exc: CaretwinError) -> JSONResponse:
