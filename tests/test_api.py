@@ -208,6 +208,11 @@ def test_hostile_filters_sorts_and_file_names_are_refused_or_harmless(served):
     assert client.get("/api/aggregates/members", headers=h,
                       params={"by": "region; DROP TABLE members"}).status_code == 400
     assert client.get("/api/aggregates/members", headers=h, params={"sort": "count; --"}).status_code == 422
+    # numbers past what the databases hold are refused, not a server error
+    coordinator, auditor = as_(tokens, "care_coordinator"), as_(tokens, "auditor")
+    for path, name, who in (("/api/review/flags", "offset", coordinator), ("/api/audit", "after", auditor)):
+        assert client.get(path, headers=who, params={name: 10**30}).status_code == 422
+        assert client.get(path, headers=who, params={name: 2**62}).status_code == 200
     assert client.get("/api/status", headers=h).json()["tables"]["members"] > 0  # still there
     for name in ("../caretwin.toml", "../../etc/passwd", "/etc/passwd", "baseline.yaml/../../x.yaml"):
         res = client.post("/api/scenario-runs", headers=h, json={"files": [name]})

@@ -391,7 +391,7 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
     @app.get("/api/review/flags", tags=["review"])
     def flags(who: Principal = allowed("review.read"), include_decided: bool = False,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-              offset: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+              offset: Annotated[int, Query(ge=0, le=2**62)] = 0) -> list[dict[str, Any]]:
         """A page of the queue (open and deferred flags, highest risk first)."""
         from caretwin.risk.review import list_flags
 
@@ -444,7 +444,7 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
 
     # ------------------------------------------------------------------ audit and users
     @app.get("/api/audit", tags=["audit"])
-    def audit(who: Principal = allowed("audit.read"), after: Annotated[int, Query(ge=0)] = 0,
+    def audit(who: Principal = allowed("audit.read"), after: Annotated[int, Query(ge=0, le=2**62)] = 0,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
         record(who, kind="query", action="E", subtype="audit.read", entity_type="audit_trail",
                detail={"after": after, "limit": limit})

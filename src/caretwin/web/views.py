@@ -341,7 +341,7 @@ def mount(app: FastAPI, server: Server) -> None:
     # ------------------------------------------------------------------ risk review
     @get("/review")
     def review_page(request: Request, who: Principal = page("review.read"),
-                    offset: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+                    offset: Annotated[int, Query(ge=0, le=2**62)] = 0) -> HTMLResponse:
         ws = server.workspace()
         rows = list_flags(ws, reviewer=who.name, role=who.role, purpose=who.purpose, limit=PAGE_SIZE, offset=offset)
         return render(request, "review.html", who, rows=rows, counts=count_flags(ws), offset=offset,
@@ -405,7 +405,7 @@ def mount(app: FastAPI, server: Server) -> None:
 
     @get("/governance/audit")
     def audit_page(request: Request, who: Principal = page("audit.read"),
-                   after: Annotated[int, Query(ge=0)] = 0) -> HTMLResponse:
+                   after: Annotated[int, Query(ge=0, le=2**62)] = 0) -> HTMLResponse:
         server.record(who, kind="query", action="E", subtype="audit.read", entity_type="audit_trail",
                       detail={"after": after, "limit": PAGE_SIZE})
         total = server.trail.count()
