@@ -246,6 +246,24 @@ def test_a_scenario_run_is_a_background_job_with_progress_and_an_auditor_can_ver
     assert export.headers["content-type"].startswith("application/fhir+ndjson") and export.text.count("\n") > 10
 
 
+def test_a_job_belongs_to_whoever_started_it_and_cancelling_it_is_recorded(served, extract_csv):
+    client, tokens = served
+    analyst, executive, admin = as_(tokens, "analyst"), as_(tokens, "executive"), as_(tokens, "admin")
+    job = client.post("/api/scenario-runs", headers=analyst, json={"files": ["baseline.yaml"]}).json()
+    for method in ("GET", "DELETE"):  # someone else's job is no job at all
+        res = client.request(method, f"/api/jobs/{job['job_id']}", headers=executive)
+        assert res.status_code == 404, (method, res.text)
+    cancelled = client.delete(f"/api/jobs/{job['job_id']}", headers=analyst)
+    assert cancelled.status_code == 200
+    trail = client.get("/api/audit", headers=as_(tokens, "auditor"), params={"limit": 1000}).json()
+    assert any(e["subtype"] == "job.cancel" and e["agent"] == "analyst" and e["entity_id"] == job["job_id"] for e in trail)
+    wait(client, job, analyst)
+    # the admin follows their own upload
+    regions = next(p for p in extract_csv.iterdir() if p.name.startswith("regions"))
+    upload = client.post("/api/ingest", headers=admin, files=[("files", (regions.name, regions.read_bytes()))]).json()
+    assert wait(client, upload, admin)["status"] == "done"
+
+
 def wait(client, job, headers):
     for _ in range(600):
         job = client.get(f"/api/jobs/{job['job_id']}", headers=headers).json()

@@ -142,6 +142,20 @@ class Server:
         """An audit event done by the requester, for their stated purpose."""
         self.trail.record(agent=who.name, role=who.role, purpose=who.purpose, **event)
 
+    def job_of(self, who: Principal, job_id: str) -> Job:
+        """The requester's own job; another person's is answered as no job at all."""
+        job = self.jobs.get(job_id)
+        if job.owner != who.name:
+            raise HTTPException(404, f"no job {job_id!r}")
+        return job
+
+    def cancel_job(self, who: Principal, job_id: str) -> Job:
+        """Cancel the requester's own job (recorded)."""
+        job = self.job_of(who, job_id)
+        self.record(who, kind="change", action="D", subtype="job.cancel", entity_type="job", entity_id=job_id,
+                    detail={"kind": job.kind})
+        return self.jobs.cancel(job_id)
+
     def start_scenarios(self, who: Principal, names: list[str], replications: int | None = None,
                         seed: int | None = None) -> Job:
         """Run scenario files of WORKSPACE/scenarios/ as a background job (recorded)."""
@@ -380,12 +394,12 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
         return asdict(server.start_scenarios(who, body.files, body.replications, body.seed))
 
     @app.get("/api/jobs/{job_id}", tags=["jobs"])
-    def job(job_id: str, who: Principal = allowed("scenario.run")) -> dict[str, Any]:
-        return asdict(server.jobs.get(job_id))
+    def job(job_id: str, who: Principal = allowed("status.read")) -> dict[str, Any]:
+        return asdict(server.job_of(who, job_id))
 
     @app.delete("/api/jobs/{job_id}", tags=["jobs"])
-    def cancel(job_id: str, who: Principal = allowed("scenario.run")) -> dict[str, Any]:
-        return asdict(server.jobs.cancel(job_id))
+    def cancel(job_id: str, who: Principal = allowed("status.read")) -> dict[str, Any]:
+        return asdict(server.cancel_job(who, job_id))
 
     # ------------------------------------------------------------------ risk review
     @app.get("/api/review/flags", tags=["review"])

@@ -309,12 +309,12 @@ def mount(app: FastAPI, server: Server) -> None:
 
     @get("/jobs/{job_id}")
     def job_page(request: Request, job_id: str, who: Principal = page("scenario.run")) -> HTMLResponse:
-        return render(request, "job.html", who, job=server.jobs.get(job_id))
+        return render(request, "job.html", who, job=server.job_of(who, job_id))
 
     @get("/jobs/{job_id}/progress")
     def job_progress(job_id: str, who: Principal = page("scenario.run")) -> JSONResponse:
         """What the job page's script polls (with the session cookie)."""
-        job = asdict(server.jobs.get(job_id))
+        job = asdict(server.job_of(who, job_id))
         if job["status"] == "done" and job["kind"] == "scenario runs" and job["result"]:
             runs = job["result"]  # in the order of the files: the baseline first
             job["next"] = "/scenarios/compare?" + "&".join(f"run={r}" for r in runs) if len(runs) > 1 else "/scenarios"
