@@ -185,3 +185,17 @@ def test_malformed_csv_rows_are_located(workspace, editable_extract):
     with pytest.raises(ValidationError) as err:
         ingest(workspace, editable_extract, on_error="reject")
     assert any(p.row == 2 and "malformed" in p.reason for p in err.value.problems)
+
+
+def test_a_malformed_line_is_quarantined_by_place_without_its_content(workspace, editable_extract):
+    # a members line that cannot be parsed still holds a raw member id; quarantine keeps its file, line and reason
+    path = editable_extract / "members.csv"
+    lines = path.read_text().splitlines()
+    raw_id = lines[3].split(",")[0]
+    lines[3] += ',"unterminated'
+    path.write_text("\n".join(lines) + "\n")
+    ingest(workspace, editable_extract)
+    rows = workspace.con.execute("SELECT source_row, rules, reason, record FROM _quarantine WHERE table_name = 'members'"
+                                 ).fetchall()
+    assert any(row == 3 and rules == ["malformed:members"] for row, rules, _, _ in rows), rows
+    assert not any(raw_id in str(r) for r in rows)

@@ -152,7 +152,7 @@ class _Loader:
         con.execute("CREATE OR REPLACE TEMP TABLE _bad (tbl VARCHAR, _row BIGINT, rule VARCHAR, message VARCHAR)")
         con.execute("CREATE OR REPLACE TEMP TABLE _fix (tbl VARCHAR, _row BIGINT, column_name VARCHAR, rule VARCHAR, "
                     "before VARCHAR, after VARCHAR)")
-        con.execute("CREATE OR REPLACE TEMP TABLE _malformed (tbl VARCHAR, line BIGINT, message VARCHAR, raw VARCHAR)")
+        con.execute("CREATE OR REPLACE TEMP TABLE _malformed (tbl VARCHAR, line BIGINT, message VARCHAR, chars BIGINT)")
         con.execute("CREATE OR REPLACE TEMP TABLE _pseudo (raw VARCHAR, p VARCHAR)")
 
     def add(self, problem: Problem) -> None:
@@ -198,8 +198,9 @@ class _Loader:
         ).fetchall():
             if self.reject:
                 self.add(Problem(str(f.path), int(line) - 1, col, f"malformed CSV row: {err}"))
+            # a line that cannot be parsed cannot be pseudonymised either: only its place and length are kept
             self.con.execute("INSERT INTO _malformed VALUES (?, ?, ?, ?)",
-                             [f.table.name, int(line) - 1, f"malformed CSV row: {err}", raw])
+                             [f.table.name, int(line) - 1, f"malformed CSV row: {err}", len(raw or "")])
         self.con.execute("DROP TABLE _rejects")
         self.con.execute("DROP TABLE _rejects_scan")
         return header
@@ -412,7 +413,8 @@ class _Loader:
             f"string_agg(DISTINCT message, '; ' ORDER BY message) AS reason FROM _bad WHERE tbl = ? GROUP BY _row) b "
             f"USING (_row)", [load_id, t.name, t.name]).fetchone()[0]
         n += self.con.execute(
-            "INSERT INTO _quarantine SELECT ?, tbl, ?, line, ['malformed:' || tbl], message, to_json({'line': raw}) "
+            "INSERT INTO _quarantine SELECT ?, tbl, ?, line, ['malformed:' || tbl], message, "
+            "to_json({'line': 'not kept: it could not be parsed, so not pseudonymised', 'characters': chars}) "
             "FROM _malformed WHERE tbl = ?", [load_id, str(f.path), t.name]).fetchone()[0]
         return int(n)
 
