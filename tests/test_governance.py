@@ -75,6 +75,29 @@ def test_entries_added_behind_the_heads_back_and_an_altered_head_are_caught(trai
     assert "the head record (audit.head) was altered" in trail.verify()
 
 
+def test_a_rollback_or_wipe_with_its_head_is_caught_by_a_checkpoint_kept_elsewhere(trail):
+    # the trail and its head alone cannot tell a trail cut back to entry 4 with entry 4's head restored, nor one
+    # wiped with its head; a checkpoint the auditor kept of entry 6 can
+    head = trail.folder / "audit.head"
+    older = None
+    for _ in range(2):
+        older = older or head.read_text()
+        trail.record(kind="read", action="R", subtype="review.show", agent="jo", role="care_coordinator",
+                     purpose="care_management", entity_type="member", entity_id="p_x")
+    kept = [trail.checkpoint()]
+    assert kept[0]["seq"] == 8 and trail.verify(kept) == []
+    sql(trail, "DELETE FROM audit_events WHERE seq > 6", "UPDATE audit_tip SET seq = 6")
+    head.write_text(older)
+    assert trail.verify() == []  # undetectable from inside
+    assert trail.verify(kept) == [f"entry 8, which the checkpoint of {kept[0]['taken']} holds, is gone: the trail "
+                                  "was rolled back or wiped"]
+    sql(trail, "DELETE FROM audit_events", "UPDATE audit_tip SET seq = 0, hash = ''")
+    head.unlink()
+    assert trail.verify() == [] and len(trail.verify(kept)) == 1
+    forged = [{**kept[0], "seq": 0, "hash": ""}]
+    assert trail.verify(forged) == [f"the checkpoint of {kept[0]['taken']} is not this trail's, or was altered"]
+
+
 def test_export_is_valid_fhir_r4_audit_events(trail, tmp_path):
     import json
 
@@ -142,6 +165,10 @@ def test_users_and_audit_commands(workspace, tmp_path, database_url):
     ok = run(app, ["audit", "verify", ws, *db])
     assert ok.exit_code == 0 and "intact: 2 entries" in ok.output
     assert "2 audit events" in run(app, ["audit", "export", ws, str(tmp_path / "a.ndjson"), *db]).output
+    kept = tmp_path / "auditor" / "checkpoints.ndjson"
+    kept.parent.mkdir()
+    assert "checkpoint of entry 3 appended" in run(app, ["audit", "checkpoint", ws, str(kept), *db]).output
+    assert run(app, ["audit", "verify", ws, "--checkpoints", str(kept), *db]).exit_code == 0
     with engine_for(workspace.path, database_url).begin() as conn:
         conn.execute(sa.text("UPDATE audit_events SET agent = 'someone else' WHERE seq = 1"))
     bad = run(app, ["audit", "verify", ws, *db])

@@ -875,20 +875,46 @@ def users_list(
 @audit_app.command("verify")
 def audit_verify(
     workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    checkpoints: Annotated[Path | None, typer.Option("--checkpoints", help="A file of checkpoints kept elsewhere "
+                                                      "(`caretwin audit checkpoint`): each must still hold.")] = None,
     database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
-    """Check every entry's hash, the chain between entries, and the head kept apart; exit 1 naming each problem."""
+    """Check every entry's hash, the chain between entries, the head kept apart and any checkpoints; exit 1
+    naming each problem."""
     from caretwin.governance.audit import trail_for
     from caretwin.workspace import Workspace
 
+    try:
+        kept = [json.loads(line) for line in checkpoints.read_text().splitlines() if line.strip()] if checkpoints else []
+    except (OSError, ValueError) as exc:
+        _fail(f"{checkpoints}: not a file of checkpoints ({exc})")
     with _refusals(), Workspace.open(workspace, database) as ws:
         trail = trail_for(ws)
-        problems, n = trail.verify(), trail.count()
+        problems, n = trail.verify(kept), trail.count()
     if problems:
         for p in problems:
             typer.echo(f"error: {p}", err=True)
         raise typer.Exit(1)
     typer.echo(f"the audit trail is intact: {n:,} entries")
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    out: Annotated[Path, typer.Argument(help="File to append the checkpoint to: keep it outside the workspace "
+                                             "(an auditor's own store, write-once media).")],
+    database: Annotated[str | None, _DATABASE] = None,
+) -> None:
+    """Append a signed checkpoint of the trail's newest entry to OUT; `audit verify --checkpoints OUT` then finds a
+    trail rolled back or wiped with its head."""
+    from caretwin.governance.audit import trail_for
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace, database) as ws:
+        c = trail_for(ws).checkpoint()
+    with out.open("a") as fh:
+        fh.write(json.dumps(c) + "\n")
+    typer.echo(f"checkpoint of entry {c['seq']:,} appended to {out}")
 
 
 @audit_app.command("export")

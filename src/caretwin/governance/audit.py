@@ -140,8 +140,19 @@ class AuditTrail:
         with self.engine.connect() as conn:
             return [Entry(**r._mapping) for r in conn.execute(q.limit(limit) if limit else q)]
 
-    def verify(self) -> list[str]:
-        """Every problem found, each naming the entry; an empty list means the trail is intact."""
+    def checkpoint(self) -> dict[str, Any]:
+        """The trail's newest entry, signed, for an auditor to keep outside the workspace: `verify` given it later
+        finds a trail rolled back or wiped together with its head, which the trail alone cannot show."""
+        with self.engine.connect() as conn:
+            last = conn.execute(sa.select(audit_events.c.seq, audit_events.c.hash)
+                                .order_by(audit_events.c.seq.desc()).limit(1)).first()
+        seq, h = (last.seq, last.hash) if last else (0, "")
+        taken = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return {"seq": seq, "hash": h, "taken": taken, "mac": self._mac("checkpoint", f"{seq}:{h}:{taken}")}
+
+    def verify(self, checkpoints: list[dict[str, Any]] = ()) -> list[str]:
+        """Every problem found, each naming the entry; an empty list means the trail is intact. With
+        `checkpoints` (from `checkpoint`, kept elsewhere), each checkpointed entry must still be there."""
         rows = self.entries()
         problems: list[str] = []
         position = {r.hash: i for i, r in enumerate(rows)}
@@ -166,6 +177,15 @@ class AuditTrail:
                 problems.append(f"entry {r.seq} does not follow entry {before.seq if before else '(start)'}: "
                                 "an entry before it was deleted or rewritten")
         problems += self._check_head(rows)
+        by_seq = {r.seq: r for r in rows}
+        for c in checkpoints:
+            if self._mac("checkpoint", f"{c.get('seq')}:{c.get('hash')}:{c.get('taken')}") != c.get("mac"):
+                problems.append(f"the checkpoint of {c.get('taken')} is not this trail's, or was altered")
+            elif c["seq"] and c["seq"] not in by_seq:
+                problems.append(f"entry {c['seq']}, which the checkpoint of {c['taken']} holds, is gone: the trail "
+                                "was rolled back or wiped")
+            elif c["seq"] and by_seq[c["seq"]].hash != c["hash"]:
+                problems.append(f"entry {c['seq']} is not the entry the checkpoint of {c['taken']} holds: rewritten")
         return problems
 
     def _check_head(self, rows: list[Entry]) -> list[str]:
