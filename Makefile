@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/engine.py
 	$(BIN)/python benchmarks/simpy_waitlist.py
 	$(BIN)/python benchmarks/validate.py
+	$(BIN)/python benchmarks/backtest_scores.py
 	$(BIN)/python benchmarks/scenarios.py
 	$(BIN)/python benchmarks/uci_readmission.py
 	$(BIN)/python benchmarks/risk_scoring.py

@@ -818,7 +818,8 @@ def users_add(
     role: Annotated[str, typer.Option("--role", help="admin, analyst, care_coordinator, executive or auditor.")],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
                                           envvar="CARETWIN_PASSWORD", help="At least 12 characters.")],
-    by: Annotated[str, typer.Option("--by", help="Who is adding the user (recorded).")] = "local",
+    by: Annotated[str | None, typer.Option("--by", help="Who asked for the user (recorded beside the "
+                                                        "operating-system user).")] = None,
     database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
     """Add a user with a role (the password is hashed with argon2id; it is never stored or shown)."""
@@ -828,9 +829,7 @@ def users_add(
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace, database) as ws:
-        u = add_user(store_for(ws), name, role, password)
-        trail_for(ws).record(kind="change", action="C", subtype="users.add", agent=by, role="local",
-                             purpose="administration", entity_type="user", entity_id=u.name, detail={"role": u.role})
+        u = add_user(store_for(ws), name, role, password, trail=trail_for(ws), by=by)
     typer.echo(f"added {u.name} ({u.role})")
 
 
@@ -838,7 +837,8 @@ def users_add(
 def users_disable(
     workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
     name: Annotated[str, typer.Argument(help="User name.")],
-    by: Annotated[str, typer.Option("--by", help="Who is disabling the user (recorded).")] = "local",
+    by: Annotated[str | None, typer.Option("--by", help="Who asked for it (recorded beside the "
+                                                        "operating-system user).")] = None,
     database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
     """Disable a user and end their sessions (the account stays on record)."""
@@ -848,9 +848,7 @@ def users_disable(
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace, database) as ws:
-        disable_user(store_for(ws), name)
-        trail_for(ws).record(kind="change", action="U", subtype="users.disable", agent=by, role="local",
-                             purpose="administration", entity_type="user", entity_id=name)
+        disable_user(store_for(ws), name, trail=trail_for(ws), by=by)
     typer.echo(f"disabled {name}")
 
 
@@ -921,18 +919,19 @@ def audit_checkpoint(
 def audit_export(
     workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
     out: Annotated[Path, typer.Argument(help="NDJSON file to write.")],
-    by: Annotated[str, typer.Option("--by", help="Who is exporting (recorded).")] = "local",
+    by: Annotated[str | None, typer.Option("--by", help="Who asked for the export (recorded beside the "
+                                                        "operating-system user).")] = None,
     database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
-    """Write the trail as FHIR R4 AuditEvent resources, one per line."""
-    from caretwin.governance.audit import trail_for
+    """Write the trail as FHIR R4 AuditEvent resources, one per line (the export is recorded)."""
+    from caretwin.governance.audit import Actor, audited, trail_for
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace, database) as ws:
-        trail = trail_for(ws)
-        n = trail.export(out)
-        trail.record(kind="export", action="R", subtype="audit.export", agent=by, role="local", purpose="audit",
-                     entity_type="audit_trail", detail={"entries": n, "file": out.name})
+        with audited(ws, Actor.local("audit"), kind="export", action="R", subtype="audit.export",
+                     entity_type="audit_trail") as event:
+            n = trail_for(ws).export(out)
+            event.record(detail={"entries": n, "file": out.name, **({"by": by} if by else {})})
     typer.echo(f"{n:,} audit events written to {out}")
 
 

@@ -101,17 +101,18 @@ def _risk_queue(ws: Workspace, seed: int) -> int:
     fitted = fit_outcome(ws, "ed_90d", lookback_days=90, random_state=seed, n_boot=50)
     card = register(ws, fitted.model, fitted.card, by="demo")
     approve(ws, card.name, card.version, ["care_management", "planning"], by="demo")
-    return score(ws, card.name, by="demo")["flagged"]
+    return score(ws, card.name)["flagged"]
 
 
 def _demo_users(ws: Workspace) -> dict[str, str]:
     """One demo user for each role, with random passwords written to WORKSPACE/demo-logins.txt (mode 0600)."""
+    from caretwin.governance.audit import trail_for
     from caretwin.governance.store import store_for
     from caretwin.governance.users import add_user
 
     logins = {name: secrets.token_urlsafe(12) for name in DEMO_ROLES}
     for name, password in logins.items():
-        add_user(store_for(ws), name, DEMO_ROLES[name], password)
+        add_user(store_for(ws), name, DEMO_ROLES[name], password, trail=trail_for(ws), by="caretwin demo")
     target = ws.path / "demo-logins.txt"
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

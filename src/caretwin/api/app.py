@@ -28,7 +28,7 @@ from caretwin.api.jobs import Job, Jobs
 from caretwin.errors import CaretwinError
 from caretwin.governance import users as accounts
 from caretwin.ingest import FORMATS
-from caretwin.governance.audit import trail_for
+from caretwin.governance.audit import Actor, trail_for
 from caretwin.governance.policy import PERSON_LEVEL, authorize
 from caretwin.governance.store import store_for
 from caretwin.governance.suppression import small, suppress_with_margins, with_margins
@@ -55,6 +55,10 @@ class Principal:
     name: str
     role: str
     purpose: str
+
+    def actor(self) -> Actor:
+        """The same person as the services record them."""
+        return Actor(self.name, self.role, self.purpose, "server")
 
 
 class Refused(Exception):
@@ -176,7 +180,7 @@ class Server:
                 progress(done, total)
 
             return [r.run_id for r in run_all(self.path, files, replications=replications, seed=seed,
-                                              progress=report)]
+                                              progress=report, actor=who.actor())]
 
         return self.jobs.start("scenario runs", who.name, work)
 
@@ -313,7 +317,7 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
         except HTTPException:
             shutil.rmtree(folder)
             raise
-        record(who, kind="change", action="C", subtype="data.ingest", entity_type="upload", entity_id=folder.name,
+        record(who, kind="change", action="C", subtype="data.upload", entity_type="upload", entity_id=folder.name,
                detail={"files": names, "bytes": written})
 
         def work(progress, cancelled):
@@ -322,7 +326,7 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
             try:
                 ws = Workspace.open(server.path, server.database)  # the job's own connection
                 try:
-                    report = ingest(ws, folder, format=format)
+                    report = ingest(ws, folder, format=format, actor=who.actor())
                 finally:
                     ws.close()
             finally:  # loaded or refused, the raw files (names, addresses, identifiers) are not kept
@@ -343,15 +347,13 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
     @app.post("/api/calibrations", tags=["data"], status_code=202)
     def calibrate(who: Principal = allowed("model.calibrate"), seed: int = 0) -> dict[str, Any]:
         """Estimate the engine's parameters from history into WORKSPACE/calibrated.toml, as a background job."""
-        record(who, kind="change", action="E", subtype="model.calibrate", entity_type="parameters",
-               entity_id="calibrated.toml")
 
         def work(progress, cancelled):
             from caretwin.simulate.calibrated import calibrate_to
 
             ws = Workspace.open(server.path, server.database)  # the job's own connection
             try:
-                cal, _ = calibrate_to(ws, server.path / "calibrated.toml", seed=seed)
+                cal, _ = calibrate_to(ws, server.path / "calibrated.toml", seed=seed, actor=who.actor())
             finally:
                 ws.close()
             return {"window": [str(cal.window.start), str(cal.window.end)],
@@ -451,9 +453,7 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
         from caretwin.risk.registry import approve as approve_version
 
         ws = server.workspace()
-        card = approve_version(ws, name, version, body.purposes, by=who.name)
-        record(who, kind="change", action="U", subtype="models.approve", entity_type="model",
-               entity_id=f"{name}/v{version}", detail={"purposes": body.purposes})
+        card = approve_version(ws, name, version, body.purposes, by=who.name, actor=who.actor())
         return {"name": card.name, "version": card.version, "status": card.status, "approved_for": card.approved_for}
 
     # ------------------------------------------------------------------ audit and users
@@ -481,9 +481,8 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
 
     @app.post("/api/users", tags=["users"], status_code=201)
     def add_user(body: NewUser, who: Principal = allowed("users.manage")) -> dict[str, Any]:
-        u = accounts.add_user(server.engine, body.name, body.role, body.password)
-        record(who, kind="change", action="C", subtype="users.add", entity_type="user", entity_id=u.name,
-               detail={"role": u.role})
+        u = accounts.add_user(server.engine, body.name, body.role, body.password, trail=server.trail,
+                              actor=who.actor())
         return asdict(u)
 
     return app

@@ -14,6 +14,7 @@ database), so the chain has one order however many servers and commands write to
 from __future__ import annotations
 
 import fcntl
+import getpass
 import hashlib
 import hmac
 import json
@@ -257,3 +258,55 @@ def to_fhir(e: Entry) -> dict[str, Any]:
 def trail_for(ws) -> AuditTrail:
     """The audit trail of an open workspace (its governance store, its folder, its key)."""
     return AuditTrail(store_for(ws), ws.path, ws.key())
+
+
+LOCAL = "local"  # the role recorded for someone at the workspace's own command line or notebook
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, for which purpose, from where: the logged-in user on the server (their role), else the
+    operating-system user at the command line or in a notebook (role `local`)."""
+
+    name: str
+    role: str = LOCAL
+    purpose: str = "operations"
+    where: str = ""
+
+    @classmethod
+    def local(cls, purpose: str = "operations") -> Actor:
+        return cls(getpass.getuser(), LOCAL, purpose, socket.gethostname())
+
+
+class Audited:
+    """An audit event waiting to be written in the store transaction of `audited`; `record` writes it (call it
+    last inside the workspace's own transaction, so that an event that cannot be written undoes the change)."""
+
+    def __init__(self, trail: AuditTrail, conn: sa.Connection, actor: Actor, event: dict[str, Any]):
+        self.trail, self.conn, self.actor, self.event, self.done = trail, conn, actor, event, False
+
+    def record(self, **more: Any) -> None:
+        e = {**self.event, **more}
+        detail = {**(e.pop("detail", None) or {}), **({"from": self.actor.where} if self.actor.where else {})}
+        self.trail.record(agent=self.actor.name, role=self.actor.role, purpose=self.actor.purpose, detail=detail,
+                          conn=self.conn, **e)
+        self.done = True
+
+
+@contextmanager
+def audited(ws, actor: Actor | None, **event: Any) -> Iterator[Audited]:
+    """A change to the workspace and its audit event, committed together: the event is written in a store
+    transaction that commits only when the block succeeds, and is recorded at the end of the block unless the
+    block recorded it already (with the entity it made, say). `actor` defaults to the operating-system user."""
+    trail = trail_for(ws)
+    with trail.transaction() as conn:
+        pending = Audited(trail, conn, actor or Actor.local(), event)
+        yield pending
+        if not pending.done:
+            pending.record()
+
+
+def audit(ws, actor: Actor | None, **event: Any) -> None:
+    """Record one event that changes nothing in the workspace (a look at person-level data, say)."""
+    with audited(ws, actor, **event):
+        pass

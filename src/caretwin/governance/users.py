@@ -17,6 +17,7 @@ from argon2.exceptions import VerificationError
 from sqlalchemy.engine import Engine
 
 from caretwin.errors import CaretwinError
+from caretwin.governance.audit import Actor, Audited, AuditTrail
 from caretwin.governance.policy import ROLES
 from caretwin.governance.store import sessions, users
 
@@ -43,27 +44,45 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def add_user(engine: Engine, name: str, role: str, password: str) -> User:
+def _changing(engine: Engine, trail: AuditTrail | None):
+    """A store transaction for a change to the accounts, in which `trail` (when given) records it too."""
+    return trail.transaction() if trail is not None else engine.begin()
+
+
+def _record(trail: AuditTrail | None, conn: sa.Connection, actor: Actor | None, **event) -> None:
+    if trail is not None:
+        Audited(trail, conn, actor or Actor.local("administration"), event).record()
+
+
+def add_user(engine: Engine, name: str, role: str, password: str, *, trail: AuditTrail | None = None,
+             actor: Actor | None = None, by: str | None = None) -> User:
+    """Add an account; with `trail`, the addition is recorded in it in the same transaction (as done by `actor`,
+    the operating-system user unless given; `by` names the person who asked, in addition)."""
     if role not in ROLES:
         raise CaretwinError(f"role must be one of: {', '.join(ROLES)}")
     if not name or len(name) > 64 or not name.replace("_", "").replace(".", "").replace("-", "").isalnum():
         raise CaretwinError("user name: 1-64 letters, digits, '.', '_' or '-'")
     if len(password) < MIN_PASSWORD:
         raise CaretwinError(f"password: at least {MIN_PASSWORD} characters")
-    with engine.begin() as conn:
+    with _changing(engine, trail) as conn:
         if conn.execute(sa.select(users.c.name).where(users.c.name == name)).first():
             raise CaretwinError(f"user {name!r} already exists")
         conn.execute(users.insert().values(name=name, role=role, password_hash=_hasher.hash(password), active=True,
                                            created_at=_now(), failed_logins=0))
+        _record(trail, conn, actor, kind="change", action="C", subtype="users.add", entity_type="user",
+                entity_id=name, detail={"role": role, **({"by": by} if by else {})})
     return User(name, role, True)
 
 
-def disable_user(engine: Engine, name: str) -> None:
-    """Disable an account and end its sessions (the record stays, for the audit trail)."""
-    with engine.begin() as conn:
+def disable_user(engine: Engine, name: str, *, trail: AuditTrail | None = None, actor: Actor | None = None,
+                 by: str | None = None) -> None:
+    """Disable an account and end its sessions (the record stays, for the audit trail); with `trail`, recorded."""
+    with _changing(engine, trail) as conn:
         if not conn.execute(users.update().where(users.c.name == name).values(active=False, disabled_at=_now())).rowcount:
             raise CaretwinError(f"no user {name!r}")
         conn.execute(sessions.update().where(sessions.c.user_name == name).values(revoked=True))
+        _record(trail, conn, actor, kind="change", action="U", subtype="users.disable", entity_type="user",
+                entity_id=name, detail={"by": by} if by else {})
 
 
 def list_users(engine: Engine) -> list[User]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from caretwin.errors import CaretwinError
+from caretwin.governance.audit import Actor
 from caretwin.ingest.canonical import LoadReport, ingest_canonical, sha256_of
 from caretwin.ingest.enrich import enrich
 from caretwin.ingest.maps import CodeMaps
@@ -40,28 +41,30 @@ def detect_format(source: Path) -> str:
 
 def ingest(ws: Workspace, source: str | Path, *, format: str = "auto", error_limit: int | None = None,
            on_error: str = "quarantine", regions: str | Path | None = None, mapping: str | Path | None = None,
-           strict: bool = False) -> LoadReport:
+           strict: bool = False, actor: Actor | None = None) -> LoadReport:
     """Load `source` into the workspace, choosing the adapter from `format` ("auto" detects it).
 
     `regions` is a region definition file (see `caretwin.ingest.regions`), `mapping` a TOML
     file of code-map overrides (see `caretwin.ingest.maps`); `strict` validates every FHIR
-    resource in full. After the load, derived tables (`member_features`) are rebuilt.
+    resource in full. After the load, derived tables (`member_features`) are rebuilt. The load is recorded in
+    the audit trail as done by `actor` (the operating-system user unless given).
     """
     if format not in FORMATS:
         raise CaretwinError(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
     src = Path(source)
     fmt = detect_format(src) if format == "auto" else format
     if fmt == "canonical":
-        report = ingest_canonical(ws, src, error_limit=error_limit, on_error=on_error)
+        report = ingest_canonical(ws, src, error_limit=error_limit, on_error=on_error, actor=actor)
     else:
         report = _ingest_adapted(ws, src, fmt, error_limit=error_limit, on_error=on_error,
-                                 resolver=RegionResolver(regions), maps=CodeMaps.load(mapping), strict=strict)
-    enrich(ws, report.load_id)
+                                 resolver=RegionResolver(regions), maps=CodeMaps.load(mapping), strict=strict,
+                                 actor=actor)
+    enrich(ws, report.load_id, actor=actor)
     return report
 
 
 def _ingest_adapted(ws: Workspace, src: Path, fmt: str, *, error_limit: int | None, on_error: str,
-                    resolver: RegionResolver, maps: CodeMaps, strict: bool) -> LoadReport:
+                    resolver: RegionResolver, maps: CodeMaps, strict: bool, actor: Actor | None) -> LoadReport:
     if not src.exists():
         raise CaretwinError(f"{src}: no such file or folder")
     folder = Path(tempfile.mkdtemp(prefix=".staging-", dir=ws.path))
@@ -105,7 +108,7 @@ def _ingest_adapted(ws: Workspace, src: Path, fmt: str, *, error_limit: int | No
         if not staged:
             raise CaretwinError(f"{src}: read as {fmt}, but nothing in it maps to a canonical table")
         return ingest_canonical(ws, folder, error_limit=error_limit, on_error=on_error, format=fmt, inputs=inputs,
-                                pseudonymised=True, details=details)
+                                pseudonymised=True, details=details, actor=actor)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

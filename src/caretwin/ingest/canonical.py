@@ -25,6 +25,7 @@ import duckdb
 from caretwin._version import __version__
 from caretwin.errors import CaretwinError, Problem, ValidationError
 from caretwin.governance import privacy
+from caretwin.governance.audit import Actor, audited
 from caretwin.model.rules import RULES_VERSION, column_rules
 from caretwin.model.schema import SCHEMA_VERSION, Column, Table, load_order, table
 from caretwin.workspace import Workspace
@@ -448,6 +449,7 @@ def ingest_canonical(
     inputs: list[dict[str, object]] | None = None,
     pseudonymised: bool = False,
     details: dict[str, object] | None = None,
+    actor: Actor | None = None,
 ) -> LoadReport:
     """Load a canonical extract (a folder of <table>.csv / .parquet files, or one such file).
 
@@ -457,7 +459,8 @@ def ingest_canonical(
     replace it, so loading the same extract twice leaves the same rows.
 
     Adapters pass the files they staged with `inputs` (the real sources, for lineage),
-    `pseudonymised=True` when they already hashed person identifiers, and `details`.
+    `pseudonymised=True` when they already hashed person identifiers, and `details`. The load is recorded in
+    the audit trail, in the same transaction, as done by `actor` (the operating-system user unless given).
     """
     if on_error not in ON_ERROR:
         raise CaretwinError(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
@@ -499,7 +502,8 @@ def ingest_canonical(
         quarantined: dict[str, int] = {}
         repaired: dict[str, int] = {}
         file_rows = []
-        with ws.transaction():
+        with audited(ws, actor, kind="change", action="C", subtype="data.ingest", entity_type="load") as event, \
+                ws.transaction():
             load_id = con.execute("SELECT coalesce(max(load_id), 0) + 1 FROM _loads").fetchone()[0]
             for f in files:
                 t = f.table.name
@@ -518,6 +522,8 @@ def ingest_canonical(
                  json.dumps({**(details or {}), "quarantined": {k: v for k, v in quarantined.items() if v},
                              "repaired": {k: v for k, v in repaired.items() if v}})],
             )
+            event.record(entity_id=str(load_id), detail={"format": format, "inserted": inserted, "replaced": replaced,
+                                                         "quarantined": sum(quarantined.values())})
     finally:
         loader.drop(files)
     quarantined = {k: v for k, v in quarantined.items() if v}

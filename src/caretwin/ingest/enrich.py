@@ -11,6 +11,7 @@ import json
 
 import pyarrow as pa
 
+from caretwin.governance.audit import Actor, audited
 from caretwin.ingest.canonical import _record_lineage
 from caretwin.model import comorbidity
 from caretwin.model.schema import AGE_BANDS
@@ -27,8 +28,8 @@ def _band_sql(age: str) -> str:
     return f"CASE {cases} END"
 
 
-def enrich(ws: Workspace, load_id: int) -> int:
-    """Rebuild `member_features`; returns its rows."""
+def enrich(ws: Workspace, load_id: int, *, actor: Actor | None = None) -> int:
+    """Rebuild `member_features` (recorded in the audit trail); returns its rows."""
     con = ws.con
     con.register("_charlson_prefix", pa.table(dict(zip(
         ("prefix", "category", "w1987", "w2011"), map(list, zip(*comorbidity.prefix_rows()))))))
@@ -82,11 +83,13 @@ def enrich(ws: Workspace, load_id: int) -> int:
                     + CASE WHEN age >= 75 THEN 1 ELSE 0 END AS pts FROM base)
     """
     inputs = [{"table": t, "rows": n} for t, n in ws.counts().items() if t in ("members", "encounters", "diagnoses")]
-    with ws.transaction():
+    with audited(ws, actor, kind="change", action="U", subtype="data.enrich", entity_type="table",
+                 entity_id="member_features", detail={"load": load_id}) as event, ws.transaction():
         con.execute("DELETE FROM member_features")
         n = con.execute(f"INSERT INTO member_features {sql}").fetchone()[0]
         _record_lineage(con, load_id, "member_features", inputs, sum(int(i["rows"]) for i in inputs), int(n), 0, 0,
                         step="enrich", rules={"charlson": comorbidity.RULES_VERSION, "acuity": ACUITY_RULE[0],
                                               "age_bands": json.dumps(AGE_BANDS)})
+        event.record()
     con.unregister("_charlson_prefix")
     return int(n)

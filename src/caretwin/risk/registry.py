@@ -21,6 +21,7 @@ from typing import Any
 from caretwin._version import __version__
 from caretwin.errors import CaretwinError
 from caretwin.files import new_folder
+from caretwin.governance.audit import Actor, audited
 from caretwin.workspace import Workspace
 
 STATUSES = ("draft", "approved", "retired")
@@ -86,8 +87,9 @@ def _check_name(name: str) -> None:
         raise CaretwinError(f"model name {name!r}: use lower-case letters, digits, _ and - (up to 64)")
 
 
-def register(ws: Workspace, model: Any, card: ModelCard, by: str | None = None) -> ModelCard:
-    """Store a fitted model and its card as the next version of `card.name`, as a draft."""
+def register(ws: Workspace, model: Any, card: ModelCard, by: str | None = None, *,
+             actor: Actor | None = None) -> ModelCard:
+    """Store a fitted model and its card as the next version of `card.name`, as a draft (recorded)."""
     _check_name(card.name)
     ws.con.execute(MODELS_DDL)
     last = ws.con.execute("SELECT max(version) FROM _models WHERE name = ?", [card.name]).fetchone()[0]
@@ -99,10 +101,12 @@ def register(ws: Workspace, model: Any, card: ModelCard, by: str | None = None) 
         (tmp / "card.json").write_text(json.dumps(asdict(card), indent=1, default=str))
         (tmp / "card.md").write_text(card.markdown())
         # the row is written before the folder is renamed into place: a failed insert leaves no folder
-        with ws.transaction() as con:
+        with audited(ws, actor, kind="change", action="C", subtype="models.register", entity_type="model",
+                     entity_id=f"{card.name}/v{card.version}", detail={"by": by}) as event, ws.transaction() as con:
             now = datetime.now(UTC).replace(tzinfo=None)
             con.execute("INSERT INTO _models VALUES (?, ?, 'draft', '[]', ?, ?, ?, ?)",
                         [card.name, card.version, now, now, by, json.dumps(asdict(card), default=str)])
+            event.record()
     return card
 
 
@@ -119,32 +123,40 @@ def get_card(ws: Workspace, name: str, version: int | None = None) -> ModelCard:
     return c
 
 
-def _set(ws: Workspace, name: str, version: int, status: str, approved_for: list[str], by: str | None) -> ModelCard:
+def _set(ws: Workspace, name: str, version: int, status: str, approved_for: list[str], by: str | None,
+         actor: Actor | None) -> ModelCard:
     c = get_card(ws, name, version)
     if c.status == "retired":
         raise CaretwinError(f"{name} version {version} is retired; register a new version instead")
-    with ws.transaction() as con:
+    subtype = "models.approve" if status == "approved" else "models.retire"
+    with audited(ws, actor, kind="change", action="U", subtype=subtype, entity_type="model",
+                 entity_id=f"{name}/v{version}", detail={"by": by, "purposes": approved_for}) as event, \
+            ws.transaction() as con:
         con.execute("UPDATE _models SET status = ?, approved_for = ?, changed_at = ?, changed_by = ? "
                     "WHERE name = ? AND version = ?",
                     [status, json.dumps(approved_for), datetime.now(UTC).replace(tzinfo=None), by, name, version])
+        event.record()
     c.status, c.approved_for = status, approved_for
     (_folder(ws, name, version) / "card.md").write_text(c.markdown())
     return c
 
 
-def approve(ws: Workspace, name: str, version: int, purposes: list[str], by: str) -> ModelCard:
-    """Approve a version for named purposes of use (a person's decision, recorded with their name)."""
+def approve(ws: Workspace, name: str, version: int, purposes: list[str], by: str, *,
+            actor: Actor | None = None) -> ModelCard:
+    """Approve a version for named purposes of use (a person's decision, recorded with their name, `by`, beside
+    who made the change, `actor`: the operating-system user unless given)."""
     bad = [p for p in purposes if p not in PURPOSES]
     if bad or not purposes:
         raise CaretwinError(f"purposes must be some of: {', '.join(PURPOSES)}" + (f" (not {bad[0]!r})" if bad else ""))
     if not by:
         raise CaretwinError("an approval needs the name of the person approving")
     purposes = sorted(set(get_card(ws, name, version).approved_for) | set(purposes))
-    return _set(ws, name, version, "approved", purposes, by)
+    return _set(ws, name, version, "approved", purposes, by, actor)
 
 
-def retire(ws: Workspace, name: str, version: int, by: str) -> ModelCard:
-    return _set(ws, name, version, "retired", [], by)
+def retire(ws: Workspace, name: str, version: int, by: str, *, actor: Actor | None = None) -> ModelCard:
+    """Retire a version: it can no longer score, for any purpose (recorded)."""
+    return _set(ws, name, version, "retired", [], by, actor)
 
 
 def load_for(ws: Workspace, name: str, version: int, purpose: str) -> Any:

@@ -28,7 +28,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from caretwin.errors import CaretwinError
-from caretwin.governance.audit import PURPOSE_CODES, trail_for
+from caretwin.governance.audit import LOCAL, PURPOSE_CODES, Actor, audited, trail_for
 from caretwin.governance.store import review_decisions, review_flags, store_for
 from caretwin.risk.dataset import OUTCOMES, data_span, features_at, predict, reasons
 from caretwin.risk.registry import get_card, load_for, load_version
@@ -76,9 +76,10 @@ def _now() -> datetime:
 
 
 def score(ws: Workspace, model: str, *, version: int | None = None, purpose: str = "care_management",
-          rise: float = 0.10, by: str = "local", role: str = "local") -> dict[str, int]:
+          rise: float = 0.10, actor: Actor | None = None) -> dict[str, int]:
     """Score everyone at risk on the last day of data (the enrolled; for readmission, members discharged in
-    the last 30 days) with an approved model version, and queue the flags; returns counts.
+    the last 30 days) with an approved model version, and queue the flags; returns counts. The scoring is
+    recorded as done by `actor` (the operating-system user unless given) for `purpose`.
 
     `rise` is in points of probability, or for a cost model a share of its operating threshold."""
     card = get_card(ws, model, version)
@@ -118,13 +119,12 @@ def score(ws: Workspace, model: str, *, version: int | None = None, purpose: str
               "why": "above the threshold" if high[i] else w, "reasons": None, "features": json.dumps(X[i].tolist()),
               "created_at": now, "status": "open"} for i, w in zip(idx, rise_words)]
     # the flags and their audit event commit only if the scores do (the scores are committed first, inside)
-    trail = trail_for(ws)
-    with trail.transaction() as conn:
+    with audited(ws, actor or Actor.local(purpose), kind="change", action="C", subtype="risk.score",
+                 entity_type="model", entity_id=f"{model}/v{card.version}",
+                 detail={"scored": len(members), "flagged": len(flags), "as_of": str(as_of)}) as event:
         if flags:
-            conn.execute(review_flags.insert(), flags)
-        trail.record(kind="change", action="C", subtype="risk.score", agent=by, role=role, purpose=purpose,
-                     entity_type="model", entity_id=f"{model}/v{card.version}", conn=conn,
-                     detail={"scored": len(members), "flagged": len(flags), "as_of": str(as_of)})
+            event.conn.execute(review_flags.insert(), flags)
+        event.record()
         with ws.transaction() as con:
             con.register("_new_rows", scores)
             con.execute("INSERT INTO _risk_scores BY NAME SELECT * FROM _new_rows")
@@ -150,7 +150,6 @@ def score_text(outcome: str, value: float) -> str:
     return f"${value:,.0f}" if OUTCOMES[outcome].kind == "amount" else f"{value:.1%}"
 
 
-LOCAL = "local"  # the role recorded for someone at the workspace's own command line
 
 
 def _log(ws: Workspace, reviewer: str, role: str, purpose: str, what: str, flag_id: str | None = None,

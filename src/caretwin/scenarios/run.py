@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from caretwin.errors import ValidationError
+from caretwin.governance.audit import Actor
 from caretwin.scenarios.plan import Plan, ScenarioModule, compile_plan
 from caretwin.scenarios.spec import Located, load_scenario
 from caretwin.simulate.calibrated import draws_for
@@ -107,8 +108,10 @@ def run_scenarios(workspace: Workspace | str | os.PathLike[str], files: list[str
                   replications: int | None = None, seed: int | None = None, weeks: int | None = None,
                   workers: int | None = None, scheduler: str | None = None, as_of: date | None = None,
                   progress: Progress | None = None,
-                  on_stored: Callable[[ScenarioRun], None] | None = None) -> list[ScenarioRun]:
+                  on_stored: Callable[[ScenarioRun], None] | None = None,
+                  actor: Actor | None = None) -> list[ScenarioRun]:
     """Run each scenario file and store it in the workspace; `replications`, `seed` and `weeks` override the files'.
+    Each run is recorded in the audit trail as done by `actor` (the operating-system user unless given).
 
     Every file is read and checked against the workspace before anything runs, so a mistake in the
     third file does not cost the first two runs.
@@ -134,7 +137,7 @@ def run_scenarios(workspace: Workspace | str | os.PathLike[str], files: list[str
                 con.execute("INSERT INTO _scenario_runs VALUES (?, ?, ?, ?, ?)",
                             [result.run_id, loc.scenario.name, loc.file, loc.scenario.to_json(), source])
 
-            store(ws, result, summary, sc.name, extra=extra)
+            store(ws, result, summary, sc.name, extra=extra, actor=actor)
             runs.append(ScenarioRun(loc, plan, result))
             if on_stored is not None:
                 on_stored(runs[-1])

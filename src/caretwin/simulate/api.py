@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from caretwin.governance.audit import Actor
 from caretwin.simulate.calibrated import draws_for
 from caretwin.simulate.initial import from_workspace
 from caretwin.simulate.results import store, summary_table, write_out
@@ -23,8 +24,9 @@ from caretwin.workspace import Workspace
 def simulate(workspace: Workspace | str | os.PathLike[str], *, params: str | os.PathLike[str] | None = None,
              weeks: int = 26, replications: int = 100, workers: int | None = None, scheduler: str | None = None,
              seed: int = 0, out: str | os.PathLike[str] | None = None, as_of: date | None = None,
-             label: str | None = None, progress: Progress | None = None) -> RunResult:
-    """Simulate the workspace's system forward from its current state; store the run in the workspace.
+             label: str | None = None, progress: Progress | None = None, actor: Actor | None = None) -> RunResult:
+    """Simulate the workspace's system forward from its current state; store the run in the workspace (recorded
+    in the audit trail as done by `actor`, the operating-system user unless given).
 
     `params` is a TOML parameter file (see `caretwin params`); `scheduler` a Dask scheduler
     address. With `out`, the run's summary and every replication's weekly metrics are also
@@ -41,7 +43,7 @@ def simulate(workspace: Workspace | str | os.PathLike[str], *, params: str | os.
         summary = summary_table(result)
         if out is not None:
             write_out(result, Path(out), summary, label)
-        store(ws, result, summary, label)
+        store(ws, result, summary, label, actor=actor)
     finally:
         if ws is not workspace:
             ws.close()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from caretwin.calibrate import Calibration, calibrate
+from caretwin.governance.audit import Actor, audited
 from caretwin.simulate.engine import declared_params
 from caretwin.simulate.params import Params
 from caretwin.workspace import Workspace
@@ -71,9 +72,14 @@ def draws_for(path: Path, base: Params) -> list[Params] | None:
     return out
 
 
-def calibrate_to(ws: Workspace, out: Path, until: date | None = None, seed: int = 0) -> tuple[Calibration, dict]:
+def calibrate_to(ws: Workspace, out: Path, until: date | None = None, seed: int = 0, *,
+                 actor: Actor | None = None) -> tuple[Calibration, dict]:
+    """Calibrate and write the parameter file and its sidecar (recorded in the audit trail as done by `actor`,
+    the operating-system user unless given)."""
     cal = calibrate(ws, until=until, draws=N_DRAWS, seed=seed)
-    return cal, write(cal, out)
+    with audited(ws, actor, kind="change", action="C", subtype="model.calibrate", entity_type="parameters",
+                 entity_id=Path(out).name, detail={"until": str(until) if until else None, "seed": seed}):
+        return cal, write(cal, out)
 
 
 def _jsonable(x: Any) -> Any:

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from caretwin.files import new_folder
+from caretwin.governance.audit import Actor, audited
 from caretwin.model.schema import RURALITY, SCHEMA_VERSION
 from caretwin.simulate.metrics import GROUPS, SLOTS
 from caretwin.simulate.runner import RunResult
@@ -165,11 +166,12 @@ def replicates_path(ws: Workspace, run_id: str) -> Path:
 
 
 def store(ws: Workspace, result: RunResult, summary: pa.Table | None = None, label: str | None = None,
-          extra: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> None:
+          extra: Callable[[duckdb.DuckDBPyConnection], None] | None = None, *, actor: Actor | None = None) -> None:
     """Save the run and its quantile bands in the workspace, in one transaction, and every replication's
     whole-population weekly metrics and horizon totals by subgroup beside it (for paired comparisons).
 
-    `extra` adds rows of its own in the same transaction.
+    `extra` adds rows of its own in the same transaction. The run is recorded in the audit trail (`actor`:
+    the operating-system user unless given).
     """
     summary = summary_table(result) if summary is None else summary
     rec = run_record(result, label)
@@ -180,7 +182,7 @@ def store(ws: Workspace, result: RunResult, summary: pa.Table | None = None, lab
               region_ids=np.array(result.world.region_ids), rurality=np.asarray(result.world.rurality),
               slots=np.array([f"{m.name}/{line}" for m, line in SLOTS.rows]))
     try:
-        _insert(ws, result, summary, rec, label, extra)
+        _insert(ws, result, summary, rec, label, extra, actor)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
@@ -194,8 +196,12 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
                 np.lib.format.write_array(f, np.asanyarray(a), allow_pickle=False)
 
 
-def _insert(ws: Workspace, result: RunResult, summary: pa.Table, rec: dict, label: str | None, extra) -> None:
-    with ws.transaction() as con:
+def _insert(ws: Workspace, result: RunResult, summary: pa.Table, rec: dict, label: str | None, extra,
+            actor: Actor | None) -> None:
+    with audited(ws, actor, kind="change", action="C", subtype="simulate.run", entity_type="run",
+                 entity_id=result.run_id, detail={"label": label, "weeks": rec["weeks"],
+                                                  "replications": rec["replications"], "seed": rec["seed"]}) as event, \
+            ws.transaction() as con:
         con.execute(RUNS_DDL)
         con.execute(METRICS_DDL)
         con.execute(
@@ -209,6 +215,7 @@ def _insert(ws: Workspace, result: RunResult, summary: pa.Table, rec: dict, labe
         con.unregister("_summary")
         if extra is not None:
             extra(con)
+        event.record()
 
 
 def write_out(result: RunResult, out: str | os.PathLike[str], summary: pa.Table | None = None,

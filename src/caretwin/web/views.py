@@ -398,9 +398,7 @@ def mount(app: FastAPI, server: Server) -> None:
     def approve(request: Request, name: str, version: int, purposes: Annotated[list[str], Form()],
                 csrf: Annotated[str, Form()] = "", who: Principal = page("models.approve")) -> RedirectResponse:
         checked_form(request, csrf)
-        approve_version(server.workspace(), name, version, purposes, by=who.name)
-        server.record(who, kind="change", action="U", subtype="models.approve", entity_type="model",
-                      entity_id=f"{name}/v{version}", detail={"purposes": purposes})
+        approve_version(server.workspace(), name, version, purposes, by=who.name, actor=who.actor())
         return _done(request, f"/governance/models/{name}/{version}", "Approved.")
 
     @get("/governance/audit")
@@ -423,12 +421,10 @@ def mount(app: FastAPI, server: Server) -> None:
                  who: Principal = page("users.manage")) -> Response:
         checked_form(request, csrf)
         try:
-            u = accounts.add_user(server.engine, name, role, password)
+            u = accounts.add_user(server.engine, name, role, password, trail=server.trail, actor=who.actor())
         except CaretwinError as exc:
             return render(request, "users.html", who, status_code=400, users=accounts.list_users(server.engine),
                           roles=ROLES, error=str(exc), name=name, chosen=role)
-        server.record(who, kind="change", action="C", subtype="users.add", entity_type="user", entity_id=u.name,
-                      detail={"role": u.role})
         return _done(request, "/governance/users", f"Added {u.name} ({u.role}).")
 
 
