@@ -41,19 +41,25 @@ def suppress_table(counts: np.ndarray, limit: int = SMALL_CELL_MAX) -> np.ndarra
     c = np.rint(np.asarray(counts, dtype=np.float64))
     if c.ndim == 1:
         c = c[None, :]
-    hide = small(c, limit)
+    hide = _complement(c, small(c, limit), lambda line, mask: 1 <= line[mask].sum() <= limit
+                       or (mask.sum() == 1 and line[mask].sum() >= 1))
+    return hide.reshape(np.shape(counts))
+
+
+def _complement(values: np.ndarray, hide: np.ndarray, recoverable) -> np.ndarray:
+    """Until nothing changes, in every row and column with hidden values that `recoverable(line, mask)` says could
+    be worked out, also hide the smallest shown value with a count."""
     changed = True
     while changed:
         changed = False
-        for lines, view in ((c, hide), (c.T, hide.T)):
+        for lines, view in ((values, hide), (values.T, hide.T)):
             for i in range(lines.shape[0]):
                 line, mask = lines[i], view[i]
-                recoverable = 1 <= line[mask].sum() <= limit or (mask.sum() == 1 and line[mask].sum() >= 1)
                 shown = np.flatnonzero(~mask & (line > 0))
-                if mask.any() and recoverable and len(shown):
+                if mask.any() and len(shown) and recoverable(line, mask):
                     view[i, shown[np.argmin(line[shown])]] = True
                     changed = True
-    return hide.reshape(np.shape(counts))
+    return hide
 
 
 def with_margins(counts: np.ndarray) -> np.ndarray:
@@ -74,17 +80,5 @@ def suppress_with_margins(counts: np.ndarray, also: np.ndarray | None = None,
     cell the total less the others), or hidden cells whose shown total tells that they add up to 1-`limit`."""
     t = with_margins(np.rint(np.asarray(counts, dtype=np.float64)))
     hide = small(t, limit) | (np.zeros(t.shape, bool) if also is None else also)
-    changed = True
-    while changed:
-        changed = False
-        for lines, view in ((t, hide), (t.T, hide.T)):
-            for i in range(lines.shape[0]):
-                line, mask = lines[i], view[i]
-                hidden_cells = line[:-1][mask[:-1]].sum()
-                recoverable = (mask.sum() == 1 and line[mask].sum() >= 1) or (
-                    not mask[-1] and 1 <= hidden_cells <= limit)
-                shown = np.flatnonzero(~mask & (line > 0))
-                if recoverable and len(shown):
-                    view[i, shown[np.argmin(line[shown])]] = True
-                    changed = True
-    return hide
+    return _complement(t, hide, lambda line, mask: (mask.sum() == 1 and line[mask].sum() >= 1)
+                       or (not mask[-1] and 1 <= line[:-1][mask[:-1]].sum() <= limit))
