@@ -542,8 +542,11 @@ def _members_by(server: Server, who: Principal, by: list[str], filters: list[str
         also = np.zeros((R + 1, C + 1), bool)
         for k in range(len(filters)):
             for fewer in itertools.combinations(filters, k):
-                wider, _, _ = _member_counts(con, by, list(fewer), rows_k, cols_k)
-                also |= small(with_margins(wider) - with_margins(counts))
+                wider, rows_w, cols_w = _member_counts(con, by, list(fewer))  # its keys include this answer's
+                mine, _, _ = _member_counts(con, by, filters, rows_w, cols_w)
+                at = np.ix_([rows_w.index(r) for r in rows_k] + [len(rows_w)],
+                            [cols_w.index(c) for c in cols_k] + [len(cols_w)])
+                also |= small(with_margins(wider) - with_margins(mine))[at]
         hide = suppress_with_margins(counts, also)
     table = with_margins(counts)
     total = float(table[-1, -1])
