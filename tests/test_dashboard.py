@@ -154,3 +154,39 @@ def test_a_link_from_elsewhere_cannot_put_its_own_words_on_a_page(site):
     client = logged_in(site, "analyst")
     res = client.get("/scenarios", params={"message": "Your account is locked: call 555-0100", "sig": "0" * 32})
     assert res.status_code == 200 and "555-0100" not in res.text
+
+
+def test_an_approval_records_the_same_event_from_the_api_the_dashboard_and_the_command_line(governed_workspace):
+    # the service records it, so each door gives one event of the same shape; only who acted differs
+    import getpass
+
+    from typer.testing import CliRunner
+
+    from caretwin.cli import app as cli
+    from caretwin.governance.audit import trail_for
+    from caretwin.risk.registry import list_models
+    from caretwin.workspace import Workspace
+
+    root = governed_workspace()
+    site = create_site(root)
+    with Workspace.open(root) as ws:
+        name, version = next((m["name"], m["version"]) for m in list_models(ws))
+        seen = trail_for(ws).count()
+    api = TestClient(site)
+    token = api.post("/api/session", json={"name": "admin", "password": PASSWORD}).json()
+    res = api.post(f"/api/models/{name}/{version}/approval", json={"purposes": ["planning"]},
+                   headers={"Authorization": f"Bearer {token['token']}", "X-Purpose-Of-Use": "operations"})
+    assert res.status_code == 200, res.text
+    page = logged_in(site, "admin", "operations")
+    res = page.post(f"/governance/models/{name}/{version}", follow_redirects=False,
+                    data={"purposes": ["research"], "csrf": form_token(page, f"/governance/models/{name}/{version}")})
+    assert res.status_code == 303, res.text
+    res = CliRunner().invoke(cli, ["models", "approve", str(root), name, str(version), "--purpose", "operations",
+                                   "--by", "medical director"])
+    assert res.exit_code == 0, res.output
+    with Workspace.open(root) as ws:
+        events = [e for e in trail_for(ws).entries(after=seen) if e.subtype == "models.approve"]
+    shapes = {(e.type, e.subtype, e.action, e.entity_type, e.entity_id, e.outcome) for e in events}
+    assert len(events) == 3 and len(shapes) == 1, events
+    assert [(e.agent, e.agent_role) for e in events] == [("admin", "admin"), ("admin", "admin"),
+                                                         (getpass.getuser(), "local")]
