@@ -275,7 +275,11 @@ class Actor:
 
     @classmethod
     def local(cls, purpose: str = "operations") -> Actor:
-        return cls(getpass.getuser(), LOCAL, purpose, socket.gethostname())
+        try:
+            name = getpass.getuser()
+        except (KeyError, OSError):  # a container user with no name: the number is still who it was
+            name = f"uid {os.getuid()}"
+        return cls(name, LOCAL, purpose, socket.gethostname())
 
 
 class Audited:
