@@ -141,6 +141,13 @@ def test_flags_wait_for_a_person_and_every_look_is_recorded(loaded, tmp_path, da
     with Workspace.open(loaded.path, database_url) as again:
         refused = trail_for(again).entries()[-1]
     assert (refused.subtype, refused.outcome, refused.purpose) == ("review.list", "4", "marketing")
+    # a reason written as a spreadsheet formula is exported as text a spreadsheet shows and never runs
+    with Workspace.open(loaded.path, database_url) as again:
+        flag = list_flags(again, reviewer="coordinator")[0]["flag_id"]
+        decide(again, flag, "defer", '=HYPERLINK("http://x.invalid","see")', reviewer="coordinator")
+        export_decisions(again, tmp_path / "formula.csv", reviewer="qa")
+    rows = list(csv.DictReader(open(tmp_path / "formula.csv")))
+    assert rows[-1]["reason"] == "'=HYPERLINK(\"http://x.invalid\",\"see\")"
 
 
 # ------------------------------------------------------------------ outcomes that need a longer history

@@ -1,4 +1,5 @@
-"""Folders written aside and renamed into place, so a failure leaves nothing half-written."""
+"""Folders written aside and renamed into place, so a failure leaves nothing half-written; cells made safe
+for spreadsheets."""
 
 from __future__ import annotations
 
@@ -25,3 +26,12 @@ def new_folder(target: Path, mode: int | None = None) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell that a spreadsheet will not run: text starting like a formula (=, +, -, @, tab, carriage
+    return) gets a leading apostrophe, as OWASP advises against CSV injection; numbers and other values pass."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value

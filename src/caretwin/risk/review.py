@@ -28,6 +28,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from caretwin.errors import CaretwinError
+from caretwin.files import spreadsheet_safe
 from caretwin.governance.audit import LOCAL, PURPOSE_CODES, Actor, audited, trail_for
 from caretwin.governance.store import review_decisions, review_flags, store_for
 from caretwin.risk.dataset import OUTCOMES, data_span, features_at, predict, reasons
@@ -243,7 +244,8 @@ def decide(ws: Workspace, flag_id: str, decision: str, reason: str, *, reviewer:
 
 def export_decisions(ws: Workspace, path: str | Path, *, reviewer: str, role: str = LOCAL,
                      purpose: str = "quality_improvement") -> int:
-    """Every decision with its flag, as CSV (written aside, then renamed); returns the rows written."""
+    """Every decision with its flag, as CSV (written aside, then renamed; text that a spreadsheet would run as a
+    formula is quoted); returns the rows written."""
     prepare(ws)
     _log(ws, reviewer, role, purpose, "export", file=Path(path).name)
     d, f = review_decisions.c, review_flags.c
@@ -260,6 +262,6 @@ def export_decisions(ws: Workspace, path: str | Path, *, reviewer: str, role: st
         w = csv.writer(fh)
         w.writerow(["flag_id", "member_id", "model", "version", "outcome", "as_of", "score", "why", "decision",
                     "reason", "reviewer", "decided_at"])
-        w.writerows(rows)
+        w.writerows([spreadsheet_safe(v) for v in r] for r in rows)  # reasons are free text
     os.replace(tmp, path)
     return len(rows)
