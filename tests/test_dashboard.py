@@ -190,3 +190,26 @@ def test_an_approval_records_the_same_event_from_the_api_the_dashboard_and_the_c
     assert len(events) == 3 and len(shapes) == 1, events
     assert [(e.agent, e.agent_role) for e in events] == [("admin", "admin"), ("admin", "admin"),
                                                          (getpass.getuser(), "local")]
+
+
+def test_changing_purpose_logging_out_and_a_log_in_flood_are_recorded(governed_workspace):
+    from caretwin.api.app import LOGIN_LIMIT
+    from caretwin.governance.audit import trail_for
+    from caretwin.workspace import Workspace
+
+    root = governed_workspace()
+    site = create_site(root)
+    page = TestClient(site)
+    assert page.post("/login", data={"name": "analyst", "password": PASSWORD, "purpose": "planning", "next": "/overview"},
+                     follow_redirects=False).status_code == 303
+    assert page.post("/purpose", data={"purpose": "research", "csrf": form_token(page)},
+                     follow_redirects=False).status_code == 303
+    assert page.post("/logout", data={"csrf": form_token(page)}, follow_redirects=False).status_code == 303
+    for _ in range(LOGIN_LIMIT):
+        page.post("/login", data={"name": "analyst", "password": "wrong guess", "purpose": "planning"})
+    assert page.post("/login", data={"name": "analyst", "password": "wrong guess", "purpose": "planning"}).status_code == 429
+    with Workspace.open(root) as ws:
+        events = [(e.subtype, e.agent, e.purpose, e.outcome) for e in trail_for(ws).entries()]
+    assert ("session.purpose", "analyst", "research", "0") in events
+    assert ("session.end", "analyst", "research", "0") in events
+    assert events[-1] == ("session.create", "analyst", "administration", "4")  # the refused attempt, by its address

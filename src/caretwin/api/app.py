@@ -184,14 +184,20 @@ class Server:
 
         return self.jobs.start("scenario runs", who.name, work)
 
-    def login_allowed(self, client: str) -> bool:
+    def login_allowed(self, client: str, name: str) -> bool:
+        """Whether this address may try to log in again now (LOGIN_LIMIT a minute); a refusal is recorded."""
         now = time.monotonic()
         with self._logins_lock:
             q = self._logins[client]
             while q and now - q[0] > 60:
                 q.popleft()
             q.append(now)
-            return len(q) <= LOGIN_LIMIT
+            allowed = len(q) <= LOGIN_LIMIT
+        if not allowed:
+            self.trail.record(kind="security", action="E", subtype="session.create", agent=name[:64], role="unknown",
+                              purpose="administration", entity_type="session", outcome="4",
+                              detail={"from": client, "refused": "too many log-in attempts from this address"})
+        return allowed
 
 
 # every answer: only this server's own scripts, styles and images; no framing; no type sniffing; no referrer
@@ -253,7 +259,7 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
     def log_in(body: Login, request: Request) -> dict[str, Any]:
         """Exchange a name and password for a session token."""
         client = request.client.host if request.client else "unknown"
-        if not server.login_allowed(client):
+        if not server.login_allowed(client, body.name):
             raise HTTPException(429, "too many log-in attempts from this address; wait a minute")
         try:
             token, user = accounts.log_in(server.engine, body.name, body.password)
@@ -267,7 +273,7 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
 
     @app.delete("/api/session", tags=["session"])
     def log_out(authorization: Annotated[str | None, Header()] = None) -> dict[str, str]:
-        accounts.log_out(server.engine, (authorization or "").removeprefix("Bearer ").strip())
+        accounts.log_out(server.engine, (authorization or "").removeprefix("Bearer ").strip(), trail=server.trail)
         return {"status": "logged out"}
 
     # ------------------------------------------------------------------ workspace

@@ -131,6 +131,12 @@ def user_for(engine: Engine, token: str) -> User | None:
     return User(row.name, row.role, True) if row else None
 
 
-def log_out(engine: Engine, token: str) -> None:
-    with engine.begin() as conn:
+def log_out(engine: Engine, token: str, *, trail: AuditTrail | None = None, purpose: str = "administration") -> None:
+    """End a session; with `trail`, the log-out is recorded in it in the same transaction, as its user."""
+    with _changing(engine, trail) as conn:
+        row = conn.execute(sa.select(users.c.name, users.c.role).join(sessions, sessions.c.user_name == users.c.name)
+                           .where(sessions.c.token_hash == _digest(token), sessions.c.revoked.is_(False))).first()
         conn.execute(sessions.update().where(sessions.c.token_hash == _digest(token)).values(revoked=True))
+        if row is not None:
+            _record(trail, conn, Actor(row.name, row.role, purpose, "server"), kind="login", action="E",
+                    subtype="session.end", entity_type="session")

@@ -190,7 +190,7 @@ def mount(app: FastAPI, server: Server) -> None:
                           name=name, chosen=purpose, all_purposes=list(PURPOSE_WORDS))
 
         client = request.client.host if request.client else "unknown"
-        if not server.login_allowed(client):
+        if not server.login_allowed(client, name):
             return again("Too many log-in attempts from this computer. Wait a minute, then try again.", 429)
         try:
             token, user = accounts.log_in(server.engine, name, password)
@@ -212,7 +212,8 @@ def mount(app: FastAPI, server: Server) -> None:
     @post("/logout")
     def logout(request: Request, csrf: Annotated[str, Form()] = "") -> RedirectResponse:
         checked_form(request, csrf)
-        accounts.log_out(server.engine, request.cookies.get(SESSION, ""))
+        accounts.log_out(server.engine, request.cookies.get(SESSION, ""), trail=server.trail,
+                         purpose=request.cookies.get(PURPOSE) or "administration")
         res = RedirectResponse("/login?logged_out=1", status_code=303)
         res.delete_cookie(SESSION)
         res.delete_cookie(PURPOSE)
@@ -227,6 +228,9 @@ def mount(app: FastAPI, server: Server) -> None:
             raise LogIn(_local(next))
         if purpose not in PURPOSES[user.role]:
             raise PageRefused(403, f"the {user.role} role may not act for {purpose!r}", None)
+        server.trail.record(kind="login", action="U", subtype="session.purpose", agent=user.name, role=user.role,
+                            purpose=purpose, entity_type="session",
+                            detail={"from": request.cookies.get(PURPOSE) or "", "to": purpose})
         res = RedirectResponse(_local(next), status_code=303)
         res.set_cookie(PURPOSE, purpose, httponly=True, samesite="strict", max_age=8 * 3600)
         return res
