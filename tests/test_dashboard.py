@@ -213,3 +213,22 @@ def test_changing_purpose_logging_out_and_a_log_in_flood_are_recorded(governed_w
     assert ("session.purpose", "analyst", "research", "0") in events
     assert ("session.end", "analyst", "research", "0") in events
     assert events[-1] == ("session.create", "analyst", "administration", "4")  # the refused attempt, by its address
+
+
+def test_every_role_lands_on_a_page_it_may_see_and_no_page_shows_a_python_repr(governed_workspace):
+    # the auditor and admin may not see the overview: they start on their first menu page, with no refusal
+    # recorded; and no page prints a dict or a JSON list where words belong (equity cells, "approved for")
+    from caretwin.web.views import MENU
+
+    leaked = re.compile(r"\{&#39;|\[&#39;|\{&#34;|\[&#34;|&#34;\]")
+    site = create_site(governed_workspace())  # its own log-in limiter: five log-ins here
+    for role in ROLES:
+        client = TestClient(site)
+        res = client.post("/login", data={"name": role, "password": PASSWORD, "purpose": sorted(PURPOSES[role])[0],
+                                          "next": "/overview"}, follow_redirects=True)
+        assert res.status_code == 200 and "Refused" not in res.text, (role, res.url)
+        assert client.get("/", follow_redirects=True).status_code == 200, role
+        for path, _, action in MENU:
+            if authorize(role, action, sorted(PURPOSES[role])[0]).allowed:
+                page = client.get(path)
+                assert page.status_code == 200 and not leaked.search(page.text), (role, path, leaked.search(page.text))

@@ -569,7 +569,7 @@ def models_list(
         typer.echo(json.dumps(rows, indent=1, default=str))
         return
     for r in rows:
-        approved = ", ".join(json.loads(r["approved_for"])) or "-"
+        approved = ", ".join(r["approved_for"]) or "-"
         typer.echo(f"{r['name']:<24} v{r['version']:<4} {r['status']:<9} approved for: {approved:<30} "
                    f"changed {r['changed_at']:%Y-%m-%d} by {r['changed_by'] or '-'}")
     if not rows:

@@ -184,7 +184,10 @@ def list_models(ws: Workspace) -> list[dict[str, Any]]:
     cur = ws.con.execute("SELECT name, version, status, approved_for, created_at, changed_at, changed_by "
                          "FROM _models ORDER BY name, version")
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    rows = [dict(zip(names, r)) for r in cur.fetchall()]
+    for r in rows:
+        r["approved_for"] = json.loads(r["approved_for"])
+    return rows
 
 
 __all__ = ["OPERATIONAL", "PURPOSES", "STATUSES", "ModelCard", "approve", "get_card", "list_models", "load_for",

@@ -38,7 +38,7 @@ from caretwin.api.app import (
 )
 from caretwin.errors import CaretwinError
 from caretwin.governance import users as accounts
-from caretwin.governance.policy import PERSON_LEVEL, PURPOSES, ROLES, authorize
+from caretwin.governance.policy import ACTIONS, PERSON_LEVEL, PURPOSES, ROLES, authorize
 from caretwin.model.schema import TABLES
 from caretwin.quality import Thresholds, run_quality
 from caretwin.quality.lineage import lineage
@@ -61,6 +61,16 @@ MENU = (("/overview", "Overview", "aggregate.read"), ("/quality", "Data quality"
         ("/scenarios", "Scenarios", "scenario.read"), ("/review", "Risk review", "review.read"),
         ("/providers", "Providers", "aggregate.read"), ("/equity", "Equity", "models.read"),
         ("/governance", "Governance", "models.read"))
+
+
+def landing(role: str, wanted: str = "/overview") -> str:
+    """Where a role starts: the page it asked for when the role may see it, else the first menu page it may."""
+    action = next((a for path, _, a in MENU if path == wanted), None)
+    if action is None or role in ACTIONS[action]:
+        return wanted
+    return next((path for path, _, a in MENU if role in ACTIONS[a]), "/login")
+
+
 PURPOSE_WORDS = {"care_management": "care management", "operations": "operations", "planning": "planning",
                  "research": "research", "quality_improvement": "quality improvement", "audit": "audit",
                  "administration": "administration"}
@@ -70,6 +80,21 @@ templates = Environment(loader=PackageLoader("caretwin.web", "templates"), autoe
 templates.filters["pct"] = lambda v, digits=0: "–" if v is None else f"{v * 100:.{digits}f}%"
 templates.filters["num"] = lambda v, digits=0: "–" if v is None else f"{v:,.{digits}f}"
 templates.filters["signed"] = lambda v, digits=0: "–" if v is None else f"{v:+,.{digits}f}"
+
+
+def _estimate(v: Any, digits: int = 2) -> str:
+    """An estimate with its interval ({value, low, high}) in words and figures; a number as a number."""
+    if isinstance(v, dict) and "value" in v:
+        if v["value"] is None:
+            return "–"
+        interval = f" ({v['low']:.{digits}f} to {v['high']:.{digits}f})" if v.get("low") is not None else ""
+        return f"{v['value']:.{digits}f}{interval}"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return "–" if v is None else str(v)
+
+
+templates.filters["estimate"] = _estimate
 
 
 class LogIn(Exception):
@@ -175,8 +200,9 @@ def mount(app: FastAPI, server: Server) -> None:
 
     # ------------------------------------------------------------------ log-in
     @get("/")
-    def home() -> RedirectResponse:
-        return RedirectResponse("/overview", status_code=303)
+    def home(request: Request) -> RedirectResponse:
+        user = accounts.user_for(server.engine, request.cookies.get(SESSION, ""))
+        return RedirectResponse(landing(user.role) if user else "/overview", status_code=303)
 
     @get("/login")
     def login_form(request: Request, next: str = "/overview") -> HTMLResponse:  # noqa: A002
@@ -204,7 +230,7 @@ def mount(app: FastAPI, server: Server) -> None:
             return again(f"As {_a(user.role)} you may work for {words}; choose one of those.", 403)
         server.trail.record(kind="login", action="E", subtype="session.create", agent=user.name, role=user.role,
                             purpose=purpose, entity_type="session")
-        res = RedirectResponse(_local(next), status_code=303)
+        res = RedirectResponse(landing(user.role, _local(next)), status_code=303)
         for key, value in ((SESSION, token), (PURPOSE, purpose)):
             res.set_cookie(key, value, httponly=True, samesite="strict", max_age=8 * 3600)
         return res
