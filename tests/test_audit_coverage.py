@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 PACKAGE = Path(__file__).parents[1] / "src" / "caretwin"
 CHANGES = {"transaction", "begin"}  # opening a workspace or store transaction: `ws.transaction()`, `engine.begin()`
-RECORDS = {"audited", "audit", "record", "Audited", "_log"}  # what writes an audit event
+RECORDS = {"audited", "record", "Audited", "_log"}  # what writes an audit event
 # changes that are not a person's action on the data, each with its reason
 NOT_ACTIONS = {
     ("governance/store.py", "upgrade"): "creates or migrates the store's own tables",

@@ -501,9 +501,9 @@ class _Cancelled(Exception):
 MIN_FILTERED = 11  # a filter may not narrow the members counted to 1-10 (for roles without person-level access)
 
 
-def _member_counts(con, by: list[str], filters: list[str], rows_k: list | None = None, cols_k: list | None = None):
-    """Enrolled members counted by one or two dimensions under `dimension:value` filters, as a table (with
-    its row and column keys, or the ones given)."""
+def _member_counts(con, by: list[str], filters: list[str]) -> tuple[np.ndarray, list, list]:
+    """Enrolled members counted by one or two dimensions under `dimension:value` filters, as a table with its
+    row and column keys."""
     where, params = [], []
     for f in filters:
         dim, _, value = f.partition(":")
@@ -518,14 +518,12 @@ def _member_counts(con, by: list[str], filters: list[str], rows_k: list | None =
         WHERE m.enrollment_end IS NULL AND m.death_date IS NULL {''.join(' AND ' + w for w in where)}
         GROUP BY ALL"""
     rows = con.execute(sql, params).fetchall()
-    rows_k = sorted({r[0] for r in rows}) if rows_k is None else rows_k
-    cols_k = (sorted({r[1] for r in rows}) if len(by) == 2 else [None]) if cols_k is None else cols_k
+    rows_k = sorted({r[0] for r in rows})
+    cols_k = sorted({r[1] for r in rows}) if len(by) == 2 else [None]
     at_row, at_col = {k: i for i, k in enumerate(rows_k)}, {k: j for j, k in enumerate(cols_k)}
     counts = np.zeros((len(rows_k), len(cols_k)))
     for r in rows:
-        i, j = at_row.get(r[0]), at_col.get(r[1] if len(by) == 2 else None)
-        if i is not None and j is not None:
-            counts[i, j] = r[-1]
+        counts[at_row[r[0]], at_col[r[1] if len(by) == 2 else None]] = r[-1]
     return counts, rows_k, cols_k
 
 
@@ -549,10 +547,10 @@ def _members_by(server: Server, who: Principal, by: list[str], filters: list[str
         for k in range(len(filters)):
             for fewer in itertools.combinations(filters, k):
                 wider, rows_w, cols_w = _member_counts(con, by, list(fewer))  # its keys include this answer's
-                mine, _, _ = _member_counts(con, by, filters, rows_w, cols_w)
-                at = np.ix_([rows_w.index(r) for r in rows_k] + [len(rows_w)],
-                            [cols_w.index(c) for c in cols_k] + [len(cols_w)])
-                also |= small(with_margins(wider) - with_margins(mine))[at]
+                ri, cj = [rows_w.index(r) for r in rows_k], [cols_w.index(c) for c in cols_k]
+                mine = np.zeros_like(wider)  # this answer on the wider one's keys
+                mine[np.ix_(ri, cj)] = counts
+                also |= small(with_margins(wider) - with_margins(mine))[np.ix_(ri + [len(rows_w)], cj + [len(cols_w)])]
         hide = suppress_with_margins(counts, also)
     table = with_margins(counts)
     total = float(table[-1, -1])

@@ -308,9 +308,3 @@ def audited(ws, actor: Actor | None, **event: Any) -> Iterator[Audited]:
         yield pending
         if not pending.done:
             pending.record()
-
-
-def audit(ws, actor: Actor | None, **event: Any) -> None:
-    """Record one event that changes nothing in the workspace (a look at person-level data, say)."""
-    with audited(ws, actor, **event):
-        pass

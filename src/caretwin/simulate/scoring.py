@@ -40,12 +40,12 @@ def central_hit(pit: np.ndarray, level: float) -> np.ndarray:
     return np.abs(pit - 0.5) <= level / 2
 
 
-def quantiles_of(ensemble: np.ndarray, levels: np.ndarray = QUANTILES) -> np.ndarray:
-    """Quantiles (the hubs' by default) of an ensemble [member, ...] as [..., level]; NaN where every member is
-    (a missed-visit rate in a region with no visits scheduled)."""
+def quantiles_of(ensemble: np.ndarray) -> np.ndarray:
+    """The hub quantiles of an ensemble [member, ...] as [..., quantile]; NaN where every member is (a
+    missed-visit rate in a region with no visits scheduled)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.moveaxis(np.nanquantile(ensemble, levels, axis=0), 0, -1)
+        return np.moveaxis(np.nanquantile(ensemble, QUANTILES, axis=0), 0, -1)
 
 
 def wis(obs: np.ndarray, q: np.ndarray) -> np.ndarray:

@@ -76,6 +76,9 @@ def forecast(result, metric: str) -> np.ndarray:
 
 
 PIT_BINS = 10
+# each band's lower and upper bound as positions among the hub quantiles
+BOUNDS = {lv: tuple(int(np.argmin(np.abs(scoring.QUANTILES - x))) for x in ((1 - lv / 100) / 2, (1 + lv / 100) / 2))
+          for lv in LEVELS}
 HISTORY_WEEKS = 26  # weeks before the cut-off that the naive forecast learns its spread from
 
 
@@ -146,8 +149,7 @@ def validate(ws: Workspace, *, holdout_weeks: int = 12, replications: int = 100,
     v = Validation(cutoff, holdout_weeks, replications, world.region_ids)
     for m in METRICS:
         f = forecast(result, m)
-        qs = {lv: scoring.quantiles_of(f, np.array([(1 - lv / 100) / 2, (1 + lv / 100) / 2])) for lv in LEVELS}
-        q = scoring.quantiles_of(f)
+        q = scoring.quantiles_of(f)  # the bands' bounds are among the hub quantiles
         med = q[..., len(scoring.ALPHAS)]
         pit = scoring.randomised_pit(f, obs[m], rng)
         w = scoring.wis(np.nan_to_num(obs[m]), np.nan_to_num(q))
@@ -163,7 +165,8 @@ def validate(ws: Workspace, *, holdout_weeks: int = 12, replications: int = 100,
                        "naive_wis": float(naive_w[wk, r])}
                 for lv in LEVELS:
                     row[f"in{lv}"] = bool(scoring.central_hit(pit[wk, r], lv / 100))
-                    row[f"lo{lv}"], row[f"hi{lv}"] = float(qs[lv][wk, r, 0]), float(qs[lv][wk, r, 1])
+                    lo, hi = BOUNDS[lv]
+                    row[f"lo{lv}"], row[f"hi{lv}"] = float(q[wk, r, lo]), float(q[wk, r, hi])
                 v.rows.append(row)
     return v
 
