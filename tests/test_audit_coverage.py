@@ -94,9 +94,70 @@ def test_a_cli_approval_records_the_operating_system_user_and_the_approver(with_
     with Workspace.open(ws.path) as again:
         events = trail_for(again).entries()
     subtypes = [e.subtype for e in events]
-    # the load, its derived table, the registration and the approval, each recorded by the service itself
-    assert subtypes == ["data.ingest", "data.enrich", "models.register", "models.approve"], subtypes
+    # the load, its derived table, the training (a read of every member), the registration and the approval, each
+    # recorded by the service itself
+    assert subtypes == ["data.ingest", "data.enrich", "model.train", "models.register", "models.approve"], subtypes
     approval = events[-1]
     assert (approval.agent, approval.agent_role) == (getpass.getuser(), "local")
     assert '"by": "Someone"' in approval.detail and '"operations"' in approval.detail
     assert approval.entity_id == f"{card.name}/v{card.version}"
+
+
+def test_person_level_reads_at_the_command_line_need_a_purpose_that_allows_them(with_model):
+    import getpass
+
+    from caretwin import Workspace
+    from caretwin.cli import app
+    from caretwin.governance.audit import trail_for
+
+    ws, _ = with_model
+    ws.close()
+    res = CliRunner().invoke(app, ["review", "list", str(ws.path), "--purpose", "planning"])
+    assert res.exit_code == 2 and "the purpose must be one of" in res.output
+    with Workspace.open(ws.path) as again:
+        refused = trail_for(again).entries()[-1]
+    assert (refused.subtype, refused.outcome, refused.agent, refused.purpose) == \
+        ("review.read", "4", getpass.getuser(), "planning")
+    assert CliRunner().invoke(app, ["review", "list", str(ws.path)]).exit_code == 0  # care_management by default
+
+
+def test_a_workspace_that_requires_log_in_acts_as_the_logged_in_user_with_their_role(with_model, tmp_path,
+                                                                                      monkeypatch):
+    from caretwin import Workspace
+    from caretwin.cli import app
+    from caretwin.governance.access import session_file
+    from caretwin.governance.audit import trail_for
+    from caretwin.governance.store import store_for
+    from caretwin.governance.users import add_user
+
+    ws, card = with_model
+    monkeypatch.setenv("CARETWIN_SESSIONS", str(tmp_path / "sessions"))
+    for name, role in (("dana", "executive"), ("cy", "care_coordinator")):
+        add_user(store_for(ws), name, role, "long enough password")
+    ws.close()
+    with (ws.path / "caretwin.toml").open("a") as f:
+        f.write("\n[access]\nrequire_login = true\n")
+    cli = lambda *a, **kw: CliRunner().invoke(app, [str(x) for x in a], **kw)  # noqa: E731
+    res = cli("review", "list", ws.path)
+    assert res.exit_code == 2 and "requires log-in" in res.output
+    assert cli("login", ws.path, "--user", "dana", "--password", "wrong password!").exit_code == 2
+    assert cli("login", ws.path, "--user", "dana", input="long enough password\n").exit_code == 0
+    with Workspace.open(ws.path) as again:
+        assert session_file(again).stat().st_mode & 0o777 == 0o600
+    res = cli("review", "list", ws.path, "--purpose", "planning")
+    assert res.exit_code == 2 and "may not open the risk review queue" in res.output
+    assert cli("login", ws.path, "--user", "cy", "--password", "long enough password").exit_code == 0
+    assert cli("review", "list", ws.path).exit_code == 0
+    res = cli("models", "approve", ws.path, card.name, card.version, "--purpose", "operations", "--by", "cy")
+    assert res.exit_code == 2 and "may not approve models" in res.output
+    assert "logged out" in cli("logout", ws.path).output
+    assert cli("review", "list", ws.path).exit_code == 2
+    with Workspace.open(ws.path) as again:
+        trail = trail_for(again)
+        events = [(e.subtype, e.agent, e.agent_role, e.outcome) for e in trail.entries()]
+        assert trail.verify() == []
+    assert events[-7:] == [
+        ("session.create", "dana", "unknown", "4"), ("session.create", "dana", "executive", "0"),
+        ("review.read", "dana", "executive", "4"), ("session.create", "cy", "care_coordinator", "0"),
+        ("review.list", "cy", "care_coordinator", "0"), ("models.approve", "cy", "care_coordinator", "4"),
+        ("session.end", "cy", "care_coordinator", "0")]

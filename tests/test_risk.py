@@ -110,3 +110,16 @@ def test_cost_equity_flags_a_group_whose_cost_is_understated():
     rows = {r.group: r for r in equity_amount(cost, np.where(group == "b", 0.7 * p, p), {"g": group}, n_boot=50)}
     assert rows["b"].flagged and rows["b"].predictive_ratio.high < 0.9
     assert not rows["a"].flagged
+
+
+def test_equity_flags_each_metric_whose_gap_is_beyond_its_tolerance():
+    # seed 3: group b's scores are noise, so the model misses most of b's outcomes and ranks b no better than chance
+    rng = np.random.default_rng(3)
+    _, p, y = simulated(n=8000, seed=3)
+    group = np.where(np.arange(len(y)) % 4 == 0, "b", "a")
+    blind = p.copy()
+    blind[group == "b"] = rng.permutation(p[group == "b"]) * 0.5  # shuffled (no signal) and halved (below the cut)
+    rows = {r.group: r for r in equity(y, blind, {"g": group}, threshold=0.3, n_boot=30)}
+    assert "false-negative rate" in rows["b"].flagged and "AUC" in rows["b"].flagged
+    assert rows["b"].auc.high < rows["a"].auc.low  # the gap is real, not noise
+    assert rows["a"].flagged == ()  # the better-served group is not flagged for being better served

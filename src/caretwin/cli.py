@@ -115,7 +115,7 @@ def ingest(
     try:
         with Workspace.open(workspace) as ws:
             report = run_ingest(ws, source, format=format, error_limit=error_limit, on_error=on_error,
-                                regions=regions, mapping=mapping, strict=strict)
+                                regions=regions, mapping=mapping, strict=strict, actor=_actor(ws, "data.ingest"))
     except ValidationError as exc:
         typer.echo(f"error: {source} was not loaded; the workspace is unchanged. {exc}", err=True)
         raise typer.Exit(1)
@@ -148,6 +148,7 @@ def quality(
     fail_on: Annotated[str | None, typer.Option("--fail-on", help="Exit with status 1 when a check of this severity (fatal or convention) fails.")] = None,
     thresholds: Annotated[Path | None, typer.Option("--thresholds", help="TOML file of per-check thresholds, each with a note (default: WORKSPACE/quality.toml if present).")] = None,
     reference: Annotated[Path | None, typer.Option("--reference", help="Census table (CSV: dimension, group, share) for representation checks.")] = None,
+    purpose: Annotated[str | None, _PURPOSE] = None,
 ) -> None:
     """Check the workspace's data: completeness, conformance, plausibility, representation."""
     from caretwin.quality import Thresholds, render_html, run_quality
@@ -159,7 +160,7 @@ def quality(
         with Workspace.open(workspace) as ws:
             own = ws.path / "quality.toml"  # a workspace may keep its thresholds beside its data
             th = Thresholds.load(thresholds or (own if own.is_file() else None), reference)
-            report = run_quality(ws, thresholds=th)
+            report = run_quality(ws, thresholds=th, actor=_actor(ws, "quality.read", purpose, "quality_improvement"))
     except CaretwinError as exc:
         _fail(str(exc))
     for path, text in ((json_out, lambda: json.dumps(report.to_dict(), indent=1)), (html_out, lambda: render_html(report))):
@@ -260,6 +261,7 @@ def simulate(
 
     from caretwin.simulate import simulate as run
     from caretwin.simulate.results import run_record
+    from caretwin.workspace import Workspace
 
     try:
         start = date.fromisoformat(as_of) if as_of else None
@@ -270,8 +272,10 @@ def simulate(
             bar.update(done - bar.pos)
 
         try:
+            with Workspace.open(workspace) as ws:
+                actor = _actor(ws, "scenario.run", fallback="planning")
             result = run(workspace, params=params, weeks=weeks, replications=replications, workers=workers,
-                         scheduler=scheduler, seed=seed, out=out, as_of=start, label=label, progress=progress)
+                         scheduler=scheduler, seed=seed, out=out, as_of=start, label=label, progress=progress, actor=actor)
         except (CaretwinError, FileExistsError, OSError) as exc:
             _fail(str(exc))
     if as_json:
@@ -302,7 +306,8 @@ def calibrate(
     target = out or workspace / "calibrated.toml"
     try:
         with Workspace.open(workspace) as ws:
-            cal, record = calibrate_to(ws, target, until=cutoff, seed=seed)
+            cal, record = calibrate_to(ws, target, until=cutoff, seed=seed,
+                                       actor=_actor(ws, "model.calibrate", fallback="planning"))
     except (CaretwinError, OSError) as exc:
         _fail(str(exc))
     if as_json:
@@ -406,6 +411,17 @@ def _refusals() -> Iterator[None]:
         _fail(str(exc))
 
 
+def _actor(ws, action: str, purpose: str | None = None, fallback: str = "operations"):
+    """Who is acting, for `purpose` (else the workspace's `[access] purpose`, else `fallback`); a refusal (the
+    role or the purpose does not allow `action`, or log-in is required) is recorded and raised."""
+    from caretwin.governance.access import cli_actor, default_purpose
+
+    return cli_actor(ws, action, purpose or default_purpose(ws, fallback))
+
+
+_PURPOSE = typer.Option("--purpose", help="Purpose of use (recorded; default: the workspace's [access] purpose).")
+
+
 def _progress_bar(label: str) -> Callable[[int, int], None]:
     """A progress callback drawing a bar on standard error, opened at the first report."""
     state: dict = {}
@@ -438,9 +454,13 @@ def scenario_run(
     from caretwin.scenarios import run_scenarios
     from caretwin.simulate.results import run_record
 
+    from caretwin.workspace import Workspace
+
     with _refusals():
+        with Workspace.open(workspace) as ws:
+            actor = _actor(ws, "scenario.run", fallback="planning")
         runs = run_scenarios(workspace, files, replications=replications, weeks=weeks, seed=seed, workers=workers,
-                             scheduler=scheduler, progress=_progress_bar("replications"))
+                             scheduler=scheduler, progress=_progress_bar("replications"), actor=actor)
     if as_json:
         typer.echo(json.dumps([{"scenario": r.name, "file": r.located.file, **run_record(r.result, r.name)}
                                for r in runs], indent=1, default=str))
@@ -509,9 +529,11 @@ def report(
 ) -> None:
     """Write the board report comparing scenario runs with the baseline: summary, fan charts, failure map, tables."""
     from caretwin.reports import report as write
+    from caretwin.workspace import Workspace
 
     try:
-        path = write(workspace, run_ids, html, pdf, title)
+        with Workspace.open(workspace) as ws:
+            path = write(ws, run_ids, html, pdf, title, actor=_actor(ws, "report.read", fallback="planning"))
     except (CaretwinError, OSError) as exc:
         _fail(str(exc))
     typer.echo(f"report: {path}" + (f"\npdf: {pdf}" if pdf else ""))
@@ -603,7 +625,7 @@ def models_approve(
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace) as ws:
-        c = approve(ws, name, version, purpose, by=by)
+        c = approve(ws, name, version, purpose, by=by, actor=_actor(ws, "models.approve"))
     typer.echo(f"{name} v{version}: approved for {', '.join(c.approved_for)} by {by}")
 
 
@@ -619,7 +641,7 @@ def models_retire(
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace) as ws:
-        retire(ws, name, version, by=by)
+        retire(ws, name, version, by=by, actor=_actor(ws, "models.approve"))
     typer.echo(f"{name} v{version}: retired by {by}")
 
 
@@ -654,6 +676,8 @@ review_app = typer.Typer(help="The human review queue: flags wait for a person's
 app.add_typer(review_app, name="review")
 
 
+_REVIEWER = typer.Option("--reviewer", help="The reviewer's name, recorded beside who is acting (default: the "
+                         "logged-in user, else the operating-system user).")
 _DATABASE = typer.Option("--database", help="Governance database URL (default: the workspace's SQLite file, "
                          "or CARETWIN_DATABASE_URL).")
 
@@ -668,6 +692,7 @@ def risk_train(
     lookback_days: Annotated[int, typer.Option(help="History before the first cut-off.", min=0)] = 180,
     by: Annotated[str, typer.Option(help="Who registers it (recorded).")] = "analyst",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    purpose: Annotated[str | None, _PURPOSE] = None,
 ) -> None:
     """Fit a model on 75% of members, evaluate it on the rest, and register it as a draft with its card."""
     from caretwin.risk.registry import register
@@ -675,13 +700,14 @@ def risk_train(
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace) as ws:
+        actor = _actor(ws, "models.train", purpose, "quality_improvement")
         f = fit_outcome(ws, outcome, kind=kind, calibration=calibration, lookback_days=lookback_days,
-                        random_state=seed)
-        card = register(ws, f.model, f.card, by=by)
+                        random_state=seed, actor=actor)
+        card = register(ws, f.model, f.card, by=by, actor=actor)
     typer.echo(f"registered {card.name} v{card.version} (draft) on {card.validation['test examples']:,} held-out examples:")
     for k, v in f.evaluation.items():
         typer.echo(f"  {k.replace('_', ' ')}: {v}")
-    flagged = [f"{r.feature}={r.group}" for r in f.equity if r.flagged]
+    flagged = [f"{r.feature}={r.group} ({', '.join(r.flagged)})" for r in f.equity if r.flagged]
     typer.echo(f"  groups flagged in the equity review: {', '.join(flagged) or 'none'}")
     typer.echo(f"approve it with: caretwin models approve {workspace} {card.name} {card.version} "
                "--purpose care_management --by NAME")
@@ -692,7 +718,8 @@ def risk_score(
     workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
     model: Annotated[str, typer.Option("--model", help="Registered model name.")],
     version: Annotated[int | None, typer.Option(help="Version (default: the latest).", min=1)] = None,
-    purpose: Annotated[str, typer.Option(help="Purpose of use; the version must be approved for it.")] = "care_management",
+    purpose: Annotated[str | None, typer.Option(help="Purpose of use; the version must be approved for it "
+                                                "(default: the workspace's [access] purpose, else care_management).")] = None,
     rise: Annotated[float, typer.Option(help="Also flag a rise of this much since the member's last score.", min=0)] = 0.10,
     database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
@@ -701,7 +728,8 @@ def risk_score(
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace, database) as ws:
-        n = score(ws, model, version=version, purpose=purpose, rise=rise)
+        actor = _actor(ws, "person.read", purpose, "care_management")
+        n = score(ws, model, version=version, purpose=actor.purpose, rise=rise, actor=actor)
     typer.echo(f"scored {n['scored']:,} members; {n['flagged']:,} new flags in the review queue"
                + (f" ({n['already_open']:,} already waiting)" if n["already_open"] else ""))
 
@@ -709,8 +737,8 @@ def risk_score(
 @review_app.command("list")
 def review_list(
     workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
-    reviewer: Annotated[str, typer.Option("--reviewer", help="Who is looking (recorded).")],
-    purpose: Annotated[str, typer.Option(help="Why (recorded).")] = "care_management",
+    reviewer: Annotated[str | None, _REVIEWER] = None,
+    purpose: Annotated[str | None, _PURPOSE] = None,
     include_decided: Annotated[bool, typer.Option("--all", help="Include decided flags.")] = False,
     database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
@@ -719,7 +747,9 @@ def review_list(
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace, database) as ws:
-        rows = list_flags(ws, reviewer=reviewer, purpose=purpose, include_decided=include_decided)
+        a = _actor(ws, "review.read", purpose, "care_management")
+        rows = list_flags(ws, reviewer=reviewer or a.name, role=a.role, purpose=a.purpose,
+                          include_decided=include_decided)
     for r in rows:
         typer.echo(f"{r['flag_id']}  {r['model']} v{r['version']}  {score_text(r['outcome'], r['score']):>9}  "
                    f"{r['why']:<22} {r['status']}")
@@ -731,8 +761,8 @@ def review_list(
 def review_show(
     workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
     flag: Annotated[str, typer.Argument(help="Flag id.")],
-    reviewer: Annotated[str, typer.Option("--reviewer", help="Who is looking (recorded).")],
-    purpose: Annotated[str, typer.Option(help="Why (recorded).")] = "care_management",
+    reviewer: Annotated[str | None, _REVIEWER] = None,
+    purpose: Annotated[str | None, _PURPOSE] = None,
     database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
     """One flag: the member (pseudonym), the risk, why it was flagged, the reasons, and decisions so far."""
@@ -740,7 +770,8 @@ def review_show(
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace, database) as ws:
-        f = show(ws, flag, reviewer=reviewer, purpose=purpose)
+        a = _actor(ws, "review.read", purpose, "care_management")
+        f = show(ws, flag, reviewer=reviewer or a.name, role=a.role, purpose=a.purpose)
     typer.echo(f"flag {f['flag_id']} ({f['status']}): member {f['member_id']}, {f['outcome']} "
                f"{score_text(f['outcome'], f['score'])} as of {f['as_of']} ({f['why']}; threshold "
                f"{score_text(f['outcome'], f['threshold'])}), {f['model']} v{f['version']}")
@@ -756,7 +787,8 @@ def review_decide(
     flag: Annotated[str, typer.Argument(help="Flag id.")],
     decision: Annotated[str, typer.Option("--decision", help="accept, override or defer.")],
     reason: Annotated[str, typer.Option("--reason", help="Why (required).")],
-    reviewer: Annotated[str, typer.Option("--reviewer", help="Who decides (recorded).")],
+    reviewer: Annotated[str | None, _REVIEWER] = None,
+    purpose: Annotated[str | None, _PURPOSE] = None,
     database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
     """Record a decision on a flag: accept or override close it; defer keeps it in the queue."""
@@ -764,7 +796,8 @@ def review_decide(
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace, database) as ws:
-        status = decide(ws, flag, decision, reason, reviewer=reviewer)
+        a = _actor(ws, "review.decide", purpose, "care_management")
+        status = decide(ws, flag, decision, reason, reviewer=reviewer or a.name, role=a.role, purpose=a.purpose)
     typer.echo(f"flag {flag}: {decision} recorded; it is now {status}")
 
 
@@ -772,8 +805,8 @@ def review_decide(
 def review_export(
     workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
     out: Annotated[Path, typer.Argument(help="CSV file to write.")],
-    reviewer: Annotated[str, typer.Option("--reviewer", help="Who is exporting (recorded).")],
-    purpose: Annotated[str, typer.Option(help="Why (recorded).")] = "quality_improvement",
+    reviewer: Annotated[str | None, _REVIEWER] = None,
+    purpose: Annotated[str | None, _PURPOSE] = None,
     database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
     """Write every decision, with its flag, to CSV."""
@@ -781,8 +814,44 @@ def review_export(
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace, database) as ws:
-        n = export_decisions(ws, out, reviewer=reviewer, purpose=purpose)
+        a = _actor(ws, "review.read", purpose, "quality_improvement")
+        n = export_decisions(ws, out, reviewer=reviewer or a.name, role=a.role, purpose=a.purpose)
     typer.echo(f"{n:,} decisions written to {out}")
+
+
+@app.command()
+def login(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    user: Annotated[str, typer.Option("--user", help="Your user name in this workspace.")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, envvar="CARETWIN_PASSWORD",
+                                          help="Your password (asked for when not given).")],
+    database: Annotated[str | None, _DATABASE] = None,
+) -> None:
+    """Log in at the command line: later commands on WORKSPACE act as you, with your role and purposes, for 8
+    hours (needed where the workspace's caretwin.toml has `[access] require_login = true`)."""
+    from caretwin.governance.access import cli_log_in, requires_login, session_file
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace, database) as ws:
+        u = cli_log_in(ws, user, password)
+        kept, needed = session_file(ws), requires_login(ws)
+    typer.echo(f"logged in to {workspace} as {u.name} ({u.role}); session kept in {kept}"
+               + ("" if needed else "\n(this workspace does not require log-in: commands act as you only after it "
+                                    "does, with [access] require_login = true)"))
+
+
+@app.command()
+def logout(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    database: Annotated[str | None, _DATABASE] = None,
+) -> None:
+    """End your command-line session on WORKSPACE."""
+    from caretwin.governance.access import cli_log_out
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace, database) as ws:
+        ended = cli_log_out(ws)
+    typer.echo("logged out" if ended else "no session to end")
 
 
 @app.command()
@@ -823,13 +892,16 @@ def users_add(
     database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
     """Add a user with a role (the password is hashed with argon2id; it is never stored or shown)."""
-    from caretwin.governance.audit import trail_for
+    from caretwin.governance.audit import Actor, trail_for
     from caretwin.governance.store import store_for
-    from caretwin.governance.users import add_user
+    from caretwin.governance.users import add_user, list_users
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace, database) as ws:
-        u = add_user(store_for(ws), name, role, password, trail=trail_for(ws), by=by)
+        # the first user of a workspace is added by whoever holds it; later ones by someone who may manage users
+        first = not list_users(store_for(ws))
+        actor = Actor.local("administration") if first else _actor(ws, "users.manage", fallback="administration")
+        u = add_user(store_for(ws), name, role, password, trail=trail_for(ws), by=by, actor=actor)
     typer.echo(f"added {u.name} ({u.role})")
 
 
@@ -848,7 +920,8 @@ def users_disable(
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace, database) as ws:
-        disable_user(store_for(ws), name, trail=trail_for(ws), by=by)
+        disable_user(store_for(ws), name, trail=trail_for(ws), by=by,
+                     actor=_actor(ws, "users.manage", fallback="administration"))
     typer.echo(f"disabled {name}")
 
 
@@ -924,11 +997,11 @@ def audit_export(
     database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
     """Write the trail as FHIR R4 AuditEvent resources, one per line (the export is recorded)."""
-    from caretwin.governance.audit import Actor, audited, trail_for
+    from caretwin.governance.audit import audited, trail_for
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace, database) as ws:
-        with audited(ws, Actor.local("audit"), kind="export", action="R", subtype="audit.export",
+        with audited(ws, _actor(ws, "audit.read", fallback="audit"), kind="export", action="R", subtype="audit.export",
                      entity_type="audit_trail") as event:
             n = trail_for(ws).export(out)
             event.record(detail={"entries": n, "file": out.name, **({"by": by} if by else {})})

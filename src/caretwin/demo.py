@@ -52,8 +52,8 @@ def run_journey(path: str | Path, *, members: int = 5000, seed: int = 42, replic
     """The whole journey on a synthetic county: synth and ingest, quality, calibrate, a baseline and two
     alternatives (the example scenarios, copied into the workspace to edit), the comparison and its report."""
     from caretwin.quality import render_html, run_quality
-    from caretwin.reports.board import find_browser, write_report
-    from caretwin.scenarios import compare, run_scenarios
+    from caretwin.reports.board import find_browser, report
+    from caretwin.scenarios import run_scenarios
     from caretwin.simulate.calibrated import calibrate_to
 
     path = Path(path)
@@ -78,14 +78,14 @@ def run_journey(path: str | Path, *, members: int = 5000, seed: int = 42, replic
         runs = run_scenarios(ws, [folder / n for n in DEMO_SCENARIOS], replications=replications, workers=workers,
                              progress=progress, on_stored=lambda r: echo(f"   {r.name}: {r.run_id}"))
         echo("5. comparing them and writing the board report ...")
-        comparison = compare(ws, [r.run_id for r in runs])
+        pdf = path / "report.pdf" if find_browser() else None
+        html = report(ws, [r.run_id for r in runs], path / "report.html", pdf,
+                      title="Demo county: a referral surge, and a response")
         echo("6. training a model of ED visits within 90 days, approving it and scoring the county ...")
         flags = _risk_queue(ws, seed)
         echo(f"   {flags:,} members flagged for a care coordinator's review")
         logins = _demo_users(ws)
-    pdf = path / "report.pdf" if find_browser() else None
-    report = write_report(comparison, path / "report.html", pdf, title="Demo county: a referral surge, and a response")
-    return Journey(path, quality_path, calibrated, [(r.name, r.run_id) for r in runs], report, pdf, flags, logins)
+    return Journey(path, quality_path, calibrated, [(r.name, r.run_id) for r in runs], html, pdf, flags, logins)
 
 
 DEMO_ROLES = {"analyst": "analyst", "coordinator": "care_coordinator", "executive": "executive",

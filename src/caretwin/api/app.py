@@ -348,7 +348,8 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
         from caretwin.quality import Thresholds, run_quality
 
         own = server.path / "quality.toml"
-        return run_quality(server.workspace(), thresholds=Thresholds.load(own if own.is_file() else None)).to_dict()
+        return run_quality(server.workspace(), thresholds=Thresholds.load(own if own.is_file() else None),
+                           actor=who.actor()).to_dict()
 
     @app.post("/api/calibrations", tags=["data"], status_code=202)
     def calibrate(who: Principal = allowed("model.calibrate"), seed: int = 0) -> dict[str, Any]:
@@ -390,11 +391,9 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
     def report(who: Principal = allowed("report.read"),
                run: Annotated[list[str], Query(min_length=2)] = []) -> HTMLResponse:  # noqa: B006
         """The board report of a comparison, as one self-contained HTML page."""
-        from caretwin.reports.board import render_html
-        from caretwin.scenarios import compare
+        from caretwin.reports.board import report_html
 
-        ws = server.workspace()
-        return HTMLResponse(render_html(compare(ws, run)))
+        return HTMLResponse(report_html(server.workspace(), run, actor=who.actor()))
 
     @app.post("/api/scenario-runs", tags=["scenarios"], status_code=202)
     def run_scenarios(body: ScenarioRun, who: Principal = allowed("scenario.run")) -> dict[str, Any]:

@@ -308,3 +308,10 @@ def audited(ws, actor: Actor | None, **event: Any) -> Iterator[Audited]:
         yield pending
         if not pending.done:
             pending.record()
+
+
+def record_event(ws, actor: Actor | None, **event: Any) -> None:
+    """Record one event on its own (a read of person-level data, a file written), as `actor` (default: the
+    operating-system user)."""
+    with audited(ws, actor, **event):
+        pass

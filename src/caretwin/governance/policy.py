@@ -41,6 +41,10 @@ ACTIONS: dict[str, frozenset[str]] = {
     "users.manage": frozenset({"admin"}),
 }
 
+# actions on a person's record; at the command line without log-in (role `local`) they need one of these purposes
+PERSON_LEVEL_ACTIONS = frozenset(a for a, roles in ACTIONS.items() if roles == PERSON_LEVEL)
+PERSON_PURPOSES = frozenset({"care_management", "quality_improvement", "audit"})
+
 
 # each action in words, for refusals a person reads ("the executive role may not open the risk review queue")
 ACTION_WORDS = {

@@ -98,12 +98,12 @@ def log_in(engine: Engine, name: str, password: str, *, ttl: timedelta = SESSION
     with engine.begin() as conn:  # a refusal is raised after the block, so the failure count is committed
         row = conn.execute(sa.select(users).where(users.c.name == name)).first()
         ok = False
-        if row is None:
-            try:
+        if row is None or not row.active or (row.locked_until and row.locked_until > now):
+            try:  # unknown, disabled and locked accounts take as long to refuse as a wrong password
                 _hasher.verify(_DUMMY, password)
             except VerificationError:
                 pass
-        elif row.active and not (row.locked_until and row.locked_until > now):
+        else:
             try:
                 ok = _hasher.verify(row.password_hash, password)
             except VerificationError:

@@ -197,7 +197,13 @@ class _Loader:
         for line, col, err, raw in self.con.execute(
             "SELECT line, column_name, error_message, csv_line FROM _rejects ORDER BY line"
         ).fetchall():
-            if self.reject:
+            if "unterminated quote" in err:  # the reader ran to the end of the file inside one value
+                with f.path.open("rb") as fh:
+                    after = sum(1 for _ in fh) - int(line)
+                self.add(Problem(str(f.path), int(line) - 1, col, f"a quote opened on this row is never closed, so "
+                                 f"the {after:,} lines after it would be lost inside one value; close the quote or "
+                                 "remove the row"))
+            elif self.reject:
                 self.add(Problem(str(f.path), int(line) - 1, col, f"malformed CSV row: {err}"))
             # a line that cannot be parsed cannot be pseudonymised either: only its place and length are kept
             self.con.execute("INSERT INTO _malformed VALUES (?, ?, ?, ?)",

@@ -39,12 +39,24 @@ NEEDS = {
 
 
 def _rows(path: Path) -> Any:
+    """(row number, row) for each record; a file that is not UTF-8 text or has a quote that never closes is
+    refused at the line where the trouble starts (read leniently, the rest of the file would vanish into one
+    value)."""
     with path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in NEEDS.get(path.stem, ()) if c not in (reader.fieldnames or [])]
-        if missing:
-            raise CaretwinError(f"{path}: the header lacks {', '.join(missing)}")
-        yield from enumerate(reader, start=1)
+        reader = csv.DictReader(fh, strict=True)
+        start = 1
+        try:
+            missing = [c for c in NEEDS.get(path.stem, ()) if c not in (reader.fieldnames or [])]
+            if missing:
+                raise CaretwinError(f"{path}: the header lacks {', '.join(missing)}")
+            for n, row in enumerate(reader, start=1):
+                yield n, row
+                start = reader.line_num + 1
+        except csv.Error as exc:
+            raise CaretwinError(f"{path}, line {start}: not a well-formed CSV record ({exc}); "
+                                "a quote opened there may never close") from None
+        except UnicodeDecodeError:
+            raise CaretwinError(f"{path}, line {start}: not UTF-8 text (Synthea writes UTF-8)") from None
 
 
 def _day(value: str | None) -> str | None:

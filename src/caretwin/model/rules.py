@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from caretwin.model.schema import Column, Table
 
-RULES_VERSION = "model-rules/1"
+RULES_VERSION = "model-rules/2"
 
 
 @dataclass(frozen=True)
@@ -67,10 +67,11 @@ def column_rules(t: Table, typed: dict[str, str], missing: dict[str, str], raw: 
                 f"{v} NOT IN ({', '.join(map(_quote, c.allowed))})")
         lo, hi = c.bounds
         bounds = [f"{v} {op} {_literal(c, b)}" for b, op in ((lo, "<"), (hi, ">")) if b is not None]
-        if bounds:
-            add("range", "plausibility", "outside the allowed range "
-                f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]",
-                " OR ".join(bounds))
+        finite = c.dtype == "float"  # NaN and infinity parse as numbers but are no count, capacity or cost
+        if bounds or finite:
+            add("range", "plausibility", ("not a finite number, or outside " if finite else "outside ")
+                + f"the allowed range [{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]",
+                " OR ".join(bounds + ([f"NOT isfinite({v})"] if finite else [])))
         if c.pattern:
             add("pattern", "conformance", f"does not match the pattern {c.pattern}",
                 f"NOT regexp_full_match({v}, {_quote(c.pattern)})")

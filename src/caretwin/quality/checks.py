@@ -23,6 +23,7 @@ from typing import Any
 
 from caretwin._version import __version__
 from caretwin.errors import CaretwinError
+from caretwin.governance.audit import Actor, record_event
 from caretwin.model.rules import RULES_VERSION, Rule, column_rules
 from caretwin.model.schema import TABLES, Table, table
 from caretwin.workspace import Workspace
@@ -427,8 +428,9 @@ class QualityReport:
 
 
 def run_quality(ws: Workspace, *, thresholds: Thresholds | None = None, keys: bool = False,
-                only: Callable[[CheckResult], bool] | None = None) -> QualityReport:
-    """Run every check over the workspace. `keys=True` keeps every flagged row key (for scoring)."""
+                only: Callable[[CheckResult], bool] | None = None, actor: Actor | None = None) -> QualityReport:
+    """Run every check over the workspace (it reads every record: recorded as done by `actor`, the
+    operating-system user unless given). `keys=True` keeps every flagged row key (for scoring)."""
     started = time.perf_counter()
     th = thresholds or Thresholds()
     run = _Run(ws, th, keys)
@@ -442,5 +444,10 @@ def run_quality(ws: Workspace, *, thresholds: Thresholds | None = None, keys: bo
     run.history()
     run.representation()
     results = [r for r in run.results if only is None or only(r)]
-    return QualityReport(str(ws.path), datetime.now(UTC).isoformat(timespec="seconds"),
-                         time.perf_counter() - started, results, th.source)
+    report = QualityReport(str(ws.path), datetime.now(UTC).isoformat(timespec="seconds"),
+                           time.perf_counter() - started, results, th.source)
+    record_event(ws, actor or Actor.local("quality_improvement"), kind="query", action="E", subtype="quality.run",
+                 entity_type="workspace", entity_id=ws.name,
+                 detail={**{k: v for k, v in report.summary().items() if k == "checks" or k in STATUSES},
+                         "thresholds": th.source, "keys": keys})
+    return report

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from caretwin._version import __version__
 from caretwin.errors import CaretwinError
+from caretwin.governance.audit import Actor, record_event
 from caretwin.reports.charts import PALETTE, fan_chart, tile_grid
 from caretwin.scenarios.compare import (
     HEADLINE,
@@ -319,6 +320,27 @@ def write_report(c: Comparison, html: Path, pdf: Path | None = None, title: str 
 
 
 def report(workspace: Workspace | str, run_ids: list[str], html: str | Path, pdf: str | Path | None = None,
-           title: str = "Scenario comparison") -> Path:
-    """Compare stored runs (the first is the baseline) and write the board report."""
-    return write_report(compare(workspace, run_ids), Path(html), Path(pdf) if pdf else None, title)
+           title: str = "Scenario comparison", *, actor: Actor | None = None) -> Path:
+    """Compare stored runs (the first is the baseline) and write the board report; what left the workspace is
+    recorded as done by `actor` (the operating-system user unless given)."""
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
+    try:
+        path = write_report(compare(ws, run_ids), Path(html), Path(pdf) if pdf else None, title)
+        _record(ws, actor, run_ids, path.name, pdf=bool(pdf))
+        return path
+    finally:
+        if ws is not workspace:
+            ws.close()
+
+
+def report_html(ws: Workspace, run_ids: list[str], title: str = "Scenario comparison", *,
+                actor: Actor | None = None, file: str = "download") -> str:
+    """The board report of stored runs as one page, for a download; it leaving is recorded like a written one."""
+    html = render_html(compare(ws, run_ids), title)
+    _record(ws, actor, run_ids, file, pdf=False)
+    return html
+
+
+def _record(ws: Workspace, actor: Actor | None, run_ids: list[str], file: str, *, pdf: bool) -> None:
+    record_event(ws, actor or Actor.local("planning"), kind="export", action="R", subtype="report.write",
+                 entity_type="report", entity_id=file, detail={"runs": run_ids, "pdf": pdf})

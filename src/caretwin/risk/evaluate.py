@@ -127,7 +127,7 @@ class GroupRow:
     auc: Estimate
     calibration_in_the_large: Estimate  # mean predicted minus observed rate
     false_negative_rate: Estimate
-    flagged: bool  # calibration gap beyond the threshold
+    flagged: tuple[str, ...]  # the metrics whose gap is beyond its tolerance, with an interval that excludes none
 
 
 @dataclass(frozen=True)
@@ -138,13 +138,17 @@ class AmountGroupRow:
     n: int
     predictive_ratio: Estimate  # total predicted over total observed cost
     mean_absolute_error: Estimate
-    flagged: bool  # predictive ratio outside the tolerance
+    flagged: tuple[str, ...]  # ("predictive ratio",) when it is outside the tolerance, else ()
 
 
-def _beyond(e: Estimate, fair: float, tolerance: float) -> bool:
+def _beyond(e: Estimate, fair: float, tolerance: float, harm: int = 0) -> bool:
     """A gap worth a flag: further than `tolerance` from the fair value, and its interval excludes that value
-    (a small group's noisy estimate alone is not a finding)."""
-    return abs(e.value - fair) > tolerance and not e.low <= fair <= e.high
+    (a small group's noisy estimate alone is not a finding). `harm` +1 or -1 flags only gaps in that direction
+    (a higher false-negative rate, a lower AUC); 0 either way."""
+    if math.isnan(e.value) or math.isnan(fair) or e.low <= fair <= e.high:
+        return False
+    gap = e.value - fair
+    return (abs(gap) if harm == 0 else harm * gap) > tolerance
 
 
 def _by_group(y: np.ndarray, p: np.ndarray, sensitive: dict[str, np.ndarray], metrics: dict, *,
@@ -180,13 +184,15 @@ def _by_group(y: np.ndarray, p: np.ndarray, sensitive: dict[str, np.ndarray], me
 
 def equity(y: np.ndarray, p: np.ndarray, sensitive: dict[str, np.ndarray], *, threshold: float,
            persons: np.ndarray | None = None, training: dict[str, np.ndarray] | None = None,
-           max_calibration_gap: float = 0.02, n_boot: int = 200, random_state: int = 0,
-           min_group: int = 100) -> list[GroupRow]:
+           max_calibration_gap: float = 0.02, max_fnr_gap: float = 0.10, max_auc_gap: float = 0.05,
+           n_boot: int = 200, random_state: int = 0, min_group: int = 100) -> list[GroupRow]:
     """Performance by group: AUC, calibration in the large, false-negative rate at the operating point.
 
-    `threshold` is the operating point (people at or above it are flagged); a group whose mean
-    predicted risk differs from its observed rate by more than `max_calibration_gap`, with an interval that
-    excludes no difference, is flagged. Groups with fewer than `min_group` rows are left out (too few to judge).
+    `threshold` is the operating point (people at or above it are flagged). A group is flagged on each metric
+    whose gap is beyond its tolerance with a 95% interval that excludes no gap: mean predicted risk against
+    its observed rate (`max_calibration_gap`, either way), its false-negative rate above everyone's
+    (`max_fnr_gap`: the model misses more of this group's people who have the outcome), its AUC below
+    everyone's (`max_auc_gap`). Groups with fewer than `min_group` rows are left out (too few to judge).
     """
     y, p = np.asarray(y), np.asarray(p, dtype=float)
 
@@ -200,7 +206,15 @@ def equity(y: np.ndarray, p: np.ndarray, sensitive: dict[str, np.ndarray], *, th
         pos = yt == 1
         return float(np.average(yp[pos] < threshold, weights=None if w is None else w[pos])) if pos.any() else math.nan
 
-    return [GroupRow(f, g, share, n, e["auc"], e["citl"], e["fnr"], _beyond(e["citl"], 0.0, max_calibration_gap))
+    everyone = {"auc": auc(y, p, None), "fnr": fnr(y, p, None)}
+
+    def gaps(e: dict[str, Estimate]) -> tuple[str, ...]:
+        return tuple(name for name, hit in (
+            ("calibration", _beyond(e["citl"], 0.0, max_calibration_gap)),
+            ("false-negative rate", _beyond(e["fnr"], everyone["fnr"], max_fnr_gap, harm=1)),
+            ("AUC", _beyond(e["auc"], everyone["auc"], max_auc_gap, harm=-1))) if hit)
+
+    return [GroupRow(f, g, share, n, e["auc"], e["citl"], e["fnr"], gaps(e))
             for f, g, share, n, e in _by_group(y, p, sensitive, {"auc": auc, "citl": citl, "fnr": fnr},
                                                persons=persons, training=training, n_boot=n_boot,
                                                random_state=random_state, min_group=min_group)]
@@ -221,7 +235,8 @@ def equity_amount(y: np.ndarray, p: np.ndarray, sensitive: dict[str, np.ndarray]
     def mae(yt, yp, w):
         return float(np.average(np.abs(yt - yp), weights=w))
 
-    return [AmountGroupRow(f, g, share, n, e["ratio"], e["mae"], _beyond(e["ratio"], 1.0, tolerance))
+    return [AmountGroupRow(f, g, share, n, e["ratio"], e["mae"],
+                           ("predictive ratio",) if _beyond(e["ratio"], 1.0, tolerance) else ())
             for f, g, share, n, e in _by_group(y, p, sensitive, {"ratio": ratio, "mae": mae}, persons=persons,
                                                training=training, n_boot=n_boot, random_state=random_state,
                                                min_group=min_group)]

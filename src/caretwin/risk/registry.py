@@ -72,7 +72,7 @@ class ModelCard:
             lines += ["| group | " + " | ".join(c.replace("_", " ") for c in cols) + " | flagged |",
                       "|---" * (len(cols) + 2) + "|"]
             lines += [f"| {r['feature']}={r['group']} | " + " | ".join(str(r[c]) for c in cols)
-                      + f" | {'yes' if r['flagged'] else ''} |" for r in self.fairness_results]
+                      + f" | {_flags(r['flagged'])} |" for r in self.fairness_results]
         lines += ["", "## Monitoring", self.monitoring, "", "## Updates", self.update_schedule, "",
                   f"caretwin {self.code_version}"]
         return "\n".join(lines) + "\n"
@@ -192,3 +192,9 @@ def list_models(ws: Workspace) -> list[dict[str, Any]]:
 
 __all__ = ["OPERATIONAL", "PURPOSES", "STATUSES", "ModelCard", "approve", "get_card", "list_models", "load_for",
            "load_version", "register", "retire"]
+
+
+def _flags(flagged: bool | list[str]) -> str:
+    """A group's flags in words (cards written before flags were per metric hold a yes or no)."""
+    return ("yes: " + ", ".join(flagged)) if isinstance(flagged, list | tuple) and flagged else \
+        ("yes" if flagged else "")

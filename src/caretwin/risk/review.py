@@ -160,12 +160,18 @@ def _log(ws: Workspace, reviewer: str, role: str, purpose: str, what: str, flag_
         raise CaretwinError("say who is reviewing (a reviewer name)")
     kind, action = {"list": ("query", "E"), "show": ("read", "R"), "decide": ("change", "U"),
                     "export": ("export", "R")}[what]
+    # at the command line or in a notebook the operating-system user is who acted; the reviewer's name is kept too
+    actor = Actor.local(purpose) if role == LOCAL else Actor(reviewer, role, purpose, "server")
+    if actor.name != reviewer:
+        detail = {"reviewer": reviewer, **detail}
+    if actor.where:
+        detail = {**detail, "from": actor.where}
     if purpose not in PURPOSE_CODES:  # a look for no known purpose is refused, and the refusal recorded
-        trail_for(ws).record(kind="security", action=action, subtype=f"review.{what}", agent=reviewer, role=role,
-                             purpose=purpose, entity_type="review_queue", outcome="4",
-                             detail={"refused": "unknown purpose of use"})
+        trail_for(ws).record(kind="security", action=action, subtype=f"review.{what}", agent=actor.name, role=role,
+                             purpose=purpose[:64], entity_type="review_queue", outcome="4",
+                             detail={**detail, "refused": "unknown purpose of use"})
         raise CaretwinError(f"{purpose!r} is not a purpose of use; choose one of: {', '.join(PURPOSE_CODES)}")
-    trail_for(ws).record(kind=kind, action=action, subtype=f"review.{what}", agent=reviewer, role=role,
+    trail_for(ws).record(kind=kind, action=action, subtype=f"review.{what}", agent=actor.name, role=role,
                          purpose=purpose, entity_type="member" if member_id else "review_queue", entity_id=member_id,
                          detail={"flag": flag_id, **detail} if flag_id else detail, conn=conn)
 

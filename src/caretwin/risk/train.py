@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from caretwin.errors import CaretwinError
+from caretwin.governance.audit import Actor, record_event
 from caretwin.risk.dataset import OUTCOMES, build, predict
 from caretwin.risk.evaluate import AmountGroupRow, Estimate, GroupRow, equity, equity_amount, evaluate, \
     evaluate_amount, grouped_split
@@ -43,8 +44,10 @@ def _estimator(kind: str, amount: bool, random_state: int):
 
 
 def fit_outcome(ws: Workspace, outcome: str, *, kind: str = "logistic", calibration: str | None = None,
-                lookback_days: int = 180, random_state: int = 0, n_boot: int = 100) -> Fitted:
-    """Fit on 75% of members, evaluate on the other 25% (no member on both sides), and fill the card.
+                lookback_days: int = 180, random_state: int = 0, n_boot: int = 100,
+                actor: Actor | None = None) -> Fitted:
+    """Fit on 75% of members, evaluate on the other 25% (no member on both sides), and fill the card. Reading
+    every member's history is recorded as done by `actor` (the operating-system user unless given).
 
     `calibration` ("isotonic" or "sigmoid") maps a classifier's scores onto observed rates with
     person-grouped cross-fitting on the training members; the default is isotonic for boosted trees
@@ -80,7 +83,9 @@ def fit_outcome(ws: Workspace, outcome: str, *, kind: str = "logistic", calibrat
                     n_boot=max(n_boot // 2, 20), random_state=random_state, min_group=50)
         fairness = ("AUC, calibration gap (mean predicted minus observed) and false-negative rate at the operating "
                     f"point (top {FLAG_SHARE:.0%} flagged) by sex, race and ethnicity, age band, region and "
-                    "rurality, with bootstrap intervals; a group is flagged when its calibration gap exceeds 2 points.")
+                    "rurality, with bootstrap intervals; a group is flagged on each metric whose gap is beyond its "
+                    "tolerance with an interval that excludes none: calibration gap over 2 points either way, "
+                    "false-negative rate over 10 points above everyone's, AUC over 0.05 below everyone's.")
     reference = np.median(ex.X[train], axis=0)  # each feature's typical value: the baseline for reasons
     shares = {k: {g: float((v == g).mean()) for g in sorted(set(v))} for k, v in training.items()}
     unit = "discharges" if o.unit == "discharge" else "members enrolled on each cut-off"
@@ -111,4 +116,8 @@ def fit_outcome(ws: Workspace, outcome: str, *, kind: str = "logistic", calibrat
                                    "calibration overall and by group on new outcomes; alert when the calibration "
                                    "intercept leaves its interval or a group is flagged")),
         update_schedule=f"refit yearly, or when monitoring shows drift; horizon {o.horizon_days} days")
+    record_event(ws, actor or Actor.local("quality_improvement"), kind="query", action="E", subtype="model.train",
+                 entity_type="outcome", entity_id=outcome,
+                 detail={"kind": kind, "calibration": calibration, "examples": int(len(ex.y)),
+                         "members": int(len(set(ex.person))), "lookback_days": lookback_days, "seed": random_state})
     return Fitted(outcome, est, ex.names, reference, threshold, ev, eq, card)

@@ -28,12 +28,15 @@ class Region:
     region_id: str
     name: str
     rurality: str
-    members: int = 0
+    members: int | None = 0  # None: suppressed
     capacity: dict[str, tuple[float, str]] = field(default_factory=dict)  # line -> (capacity, unit)
     occupancy: dict[str, float | None] = field(default_factory=dict)  # line -> share of capacity in use (None:
     # the data hold no use of this line)
+    stays: dict[str, int] = field(default_factory=dict)  # bed line -> stays in progress on the day
+    hidden: set[str] = field(default_factory=set)  # lines whose occupancy rests on 1-10 stays (suppressed)
     waiting: int | None = 0  # None: suppressed
     median_wait_days: float | None = None
+    starts: int = 0  # services started in the four weeks to the day (the median wait's people)
     headcount: int = 0
     vacancies: int = 0
     separations: int = 0
@@ -80,16 +83,20 @@ def _snapshot(ws: Workspace, d: date) -> Snapshot:
     for rid, line, unit, capacity in cap:
         if rid in regions:
             regions[rid].capacity[line] = (float(capacity or 0), unit or "")
+            if line in BED_LINES:
+                regions[rid].stays[line] = int(used.get((rid, line), 0))
             regions[rid].occupancy[line] = (float(used.get((rid, line), 0)) / capacity
                                             if capacity and line in recorded else None)
-    for rid, waiting, median in con.execute("""
+    for rid, waiting, median, starts in con.execute("""
         SELECT m.region_id,
                count(*) FILTER (WHERE r.received_date <= $d AND (r.start_of_care_date IS NULL OR r.start_of_care_date > $d)
                                 AND NOT (r.status = 'withdrawn' OR (r.status = 'closed' AND r.start_of_care_date IS NULL))),
-               median(r.start_of_care_date - r.received_date) FILTER (WHERE r.start_of_care_date BETWEEN $d - 27 AND $d)
+               median(r.start_of_care_date - r.received_date) FILTER (WHERE r.start_of_care_date BETWEEN $d - 27 AND $d),
+               count(*) FILTER (WHERE r.start_of_care_date BETWEEN $d - 27 AND $d)
         FROM referrals r JOIN members m USING (member_id) GROUP BY 1""", {"d": d}).fetchall():
         if rid in regions:
             regions[rid].waiting, regions[rid].median_wait_days = int(waiting), median
+            regions[rid].starts = int(starts)
     for rid, head, vac, sep, ot in con.execute("""
         WITH w AS (SELECT w.*, p.region_id FROM workforce w JOIN providers p USING (provider_id)
                    WHERE w.week_start BETWEEN $d - 27 AND $d),
@@ -117,18 +124,35 @@ def _snapshot(ws: Workspace, d: date) -> Snapshot:
 
 
 def _suppress(s: Snapshot) -> None:
-    """Hide waitlist counts and ED rates resting on 1-10 people or events, with partner cells (for roles
-    without person-level access)."""
+    """Hide every figure resting on 1-10 people or events, with partner cells where a total would give one away
+    (for roles without person-level access): members, the waitlist, the median wait (of those who started), ED
+    rates and the occupancy of bed lines (stays in progress)."""
     if not s.regions:
         return
-    waiting = np.array([[r.waiting or 0] for r in s.regions], float)
-    for r, hide in zip(s.regions, suppress_table(waiting)[:, 0]):
+
+    def hidden(counts: list[float]) -> np.ndarray:
+        return suppress_table(np.array(counts, float)[:, None])[:, 0]
+
+    for r, hide in zip(s.regions, hidden([r.members or 0 for r in s.regions])):
         if hide:
-            r.waiting = r.median_wait_days = None
-    ed = np.array([[r.ed_count] for r in s.regions], float)
-    for r, hide in zip(s.regions, suppress_table(ed)[:, 0]):
+            r.members = None
+    for r, hide in zip(s.regions, hidden([r.waiting or 0 for r in s.regions])):
         if hide:
+            r.waiting = None
+    for r, hide in zip(s.regions, hidden([r.starts for r in s.regions])):
+        if hide or r.waiting is None:
+            r.median_wait_days = None
+    for r, hide in zip(s.regions, hidden([r.ed_count for r in s.regions])):
+        if hide or r.members is None:
             r.ed_per_1000 = None
+    for line in BED_LINES:
+        with_line = [r for r in s.regions if line in r.stays]
+        for r, hide in zip(with_line, hidden([r.stays[line] for r in with_line]) if with_line else ()):
+            if hide:
+                r.hidden.add(line)
+                r.occupancy[line] = None
+    for r in s.regions:
+        r.stays, r.ed_count, r.starts = {}, 0, 0  # the counts behind the shown figures do not leave
 
 
 def overview(ws: Workspace, *, person_level: bool) -> tuple[Snapshot, Snapshot]:

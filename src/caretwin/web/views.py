@@ -42,7 +42,7 @@ from caretwin.governance.policy import ACTIONS, PERSON_LEVEL, PURPOSES, ROLES, a
 from caretwin.model.schema import TABLES
 from caretwin.quality import Thresholds, run_quality
 from caretwin.quality.lineage import lineage
-from caretwin.reports.board import describe, render_html, render_sections
+from caretwin.reports.board import describe, render_sections, report_html
 from caretwin.reports.charts import tile_grid
 from caretwin.risk.providers import FACTORS, provider_warnings
 from caretwin.risk.registry import approve as approve_version
@@ -276,7 +276,8 @@ def mount(app: FastAPI, server: Server) -> None:
                      table: Annotated[str | None, Query(max_length=64)] = None) -> HTMLResponse:
         ws = server.workspace()
         own = server.path / "quality.toml"
-        report = cached("quality", lambda: run_quality(ws, thresholds=Thresholds.load(own if own.is_file() else None)),
+        report = cached("quality", lambda: run_quality(ws, thresholds=Thresholds.load(own if own.is_file() else None),
+                                                         actor=who.actor()),
                         own.stat().st_mtime if own.is_file() else None)
         names = [t.name for t in TABLES if not t.derived]
         chosen = table if table in names else None
@@ -365,8 +366,9 @@ def mount(app: FastAPI, server: Server) -> None:
                         who: Principal = page("report.read")) -> HTMLResponse:
         if len(run) < 2:
             raise PageRefused(400, "choose a baseline run and at least one other run", who)
-        return HTMLResponse(render_html(compare(server.workspace(), run)), headers={
-            "Content-Disposition": f'attachment; filename="caretwin-report-{run[0]}.html"'})
+        name = f"caretwin-report-{run[0]}.html"
+        return HTMLResponse(report_html(server.workspace(), run, actor=who.actor(), file=name), headers={
+            "Content-Disposition": f'attachment; filename="{name}"'})
 
     # ------------------------------------------------------------------ risk review
     @get("/review")
