@@ -343,3 +343,24 @@ def test_a_synthea_file_without_a_needed_column_is_refused_by_name(tmp_path):
     with pytest.raises(CaretwinError, match=r"encounters\.csv: the header lacks ENCOUNTERCLASS"):
         ingest(ws, src)
     assert ws.loads() == []
+
+
+@pytest.mark.parametrize("damage, said", [
+    (lambda text: text.replace("\n", '\n"', 2).replace('\n"', "\n", 1), "line 3: not a well-formed CSV record"),
+    (lambda text: text + "x,\udcff,y\n", "not UTF-8 text"),
+])
+def test_a_synthea_file_broken_mid_way_is_refused_at_its_line_and_no_patient_is_dropped(tmp_path, damage, said):
+    import shutil
+
+    from caretwin import Workspace
+    from caretwin.errors import CaretwinError
+    from caretwin.ingest import ingest
+
+    folder = tmp_path / "csv"
+    shutil.copytree(CA / "csv", folder)
+    patients = folder / "patients.csv"
+    patients.write_bytes(damage(patients.read_text(encoding="utf-8")).encode("utf-8", "surrogateescape"))
+    with Workspace.create(tmp_path / "ws") as ws:
+        with pytest.raises(CaretwinError, match=said):
+            ingest(ws, folder)
+        assert ws.counts()["members"] == 0

@@ -192,10 +192,32 @@ def test_a_malformed_line_is_quarantined_by_place_without_its_content(workspace,
     path = editable_extract / "members.csv"
     lines = path.read_text().splitlines()
     raw_id = lines[3].split(",")[0]
-    lines[3] += ',"unterminated'
+    lines[3] += ",surplus"
     path.write_text("\n".join(lines) + "\n")
     ingest(workspace, editable_extract)
     rows = workspace.con.execute("SELECT source_row, rules, reason, record FROM _quarantine WHERE table_name = 'members'"
                                  ).fetchall()
     assert any(row == 3 and rules == ["malformed:members"] for row, rules, _, _ in rows), rows
     assert not any(raw_id in str(r) for r in rows)
+
+
+def test_a_quote_that_never_closes_refuses_the_file_at_its_row_instead_of_losing_the_rest(workspace, editable_extract):
+    path = editable_extract / "members.csv"
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace(",", ',"', 1)  # row 2's birth year opens a quote that nothing closes
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValidationError) as err:
+        ingest(workspace, editable_extract)  # even when bad rows would be quarantined
+    hit = next(p for p in err.value.problems if p.file.endswith("members.csv"))
+    assert hit.row == 2 and f"the {len(lines) - 3:,} lines after it would be lost" in hit.reason
+    assert sum(source_counts(workspace).values()) == 0
+
+
+@pytest.mark.parametrize("value", ["inf", "-Infinity", "NaN"])
+def test_a_capacity_that_is_not_a_finite_number_is_quarantined_with_its_reason(workspace, editable_extract, value):
+    _corrupt(editable_extract / "providers.csv", 1, "capacity", value)
+    report = ingest(workspace, editable_extract)
+    assert report.quarantined["providers"] == 1
+    (reason,) = workspace.con.execute("SELECT reason FROM _quarantine WHERE table_name = 'providers'").fetchone()
+    assert "not a finite number" in reason
+    assert workspace.con.execute("SELECT count(*) FROM providers WHERE NOT isfinite(capacity)").fetchone() == (0,)
