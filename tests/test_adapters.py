@@ -364,3 +364,37 @@ def test_a_synthea_file_broken_mid_way_is_refused_at_its_line_and_no_patient_is_
         with pytest.raises(CaretwinError, match=said):
             ingest(ws, folder)
         assert ws.counts()["members"] == 0
+
+
+@pytest.mark.parametrize("line, said", [
+    ("[" * 100_000 + "]" * 100_000, "JSON nested too deeply"),
+    ('{"resourceType": "Patient", "id": "p", "birthDate": ' + "9" * 5000 + "}", "a value cannot be read"),
+    (b'{"resourceType": "Patient", "id": "\xff"}', "not UTF-8 text"),
+])
+def test_fhir_that_cannot_be_read_is_refused_at_its_line(tmp_path, line, said):
+    from caretwin import Workspace
+    from caretwin.errors import CaretwinError
+    from caretwin.ingest import ingest
+
+    good = '{"resourceType": "Patient", "id": "a", "gender": "female", "birthDate": "1980-01-01"}\n'
+    (tmp_path / "Patient.ndjson").write_bytes(good.encode() + (line if isinstance(line, bytes) else line.encode()) + b"\n")
+    with Workspace.create(tmp_path / "ws") as ws:
+        with pytest.raises(CaretwinError, match=f"Patient.ndjson: line 2: {said}"):
+            ingest(ws, tmp_path / "Patient.ndjson")
+
+
+def test_fhir_resources_of_the_wrong_shape_are_counted_as_invalid_and_the_rest_load(tmp_path):
+    import json
+
+    from caretwin import Workspace
+    from caretwin.ingest import ingest
+
+    good = {"resourceType": "Patient", "id": "a", "gender": "female", "birthDate": "1980-01-01"}
+    odd = [{"resourceType": "Patient", "id": "b", "address": "12 Main St"},  # a string where a list belongs
+           {"resourceType": "Patient", "id": "c", "name": 7, "extension": {"url": 1}},
+           ["not", "an", "object"], {"resourceType": 5, "id": "d"}]
+    (tmp_path / "Patient.ndjson").write_text("\n".join(json.dumps(r) for r in [good, *odd]) + "\n")
+    with Workspace.create(tmp_path / "ws") as ws:
+        report = ingest(ws, tmp_path / "Patient.ndjson")
+        assert ws.counts()["members"] == 1
+    assert report.details["invalid_count"] == 3, report.details["invalid"]

@@ -297,6 +297,8 @@ def test_an_upload_is_ingested_as_a_job_and_names_and_sizes_are_checked(served, 
     assert uploads.stat().st_mode & 0o077 == 0 and not any(uploads.iterdir())  # the raw files went with the load
     job = wait(client, client.post("/api/ingest", headers=h, files=[("files", ("members.csv", b"member_id\nM1\n"))]).json(), h)
     assert job["status"] == "failed" and not any(uploads.iterdir())  # and with a refused one
+    root = str(client.app.state.server.path.resolve())
+    assert "WORKSPACE/uploads/" in job["error"] and root not in job["error"]  # no server path in the answer
     for name in ("../regions.csv", "..%2Fregions.csv", "/etc/passwd.csv", "regions.csv/..", ".hidden.csv"):
         res = client.post("/api/ingest", headers=h, files=[("files", (name, b"region_id\n"))])
         assert res.status_code == 400 and "plain, distinct names" in res.json()["detail"], name

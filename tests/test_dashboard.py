@@ -239,3 +239,12 @@ def test_every_role_lands_on_a_page_it_may_see_and_no_page_shows_a_python_repr(g
             if authorize(role, action, sorted(PURPOSES[role])[0]).allowed:
                 page = client.get(path)
                 assert page.status_code == 200 and not leaked.search(page.text), (role, path, leaked.search(page.text))
+
+
+def test_session_cookies_are_secure_when_the_browser_came_over_https(site):
+    for base, secure in (("https://testserver", True), ("http://testserver", False)):
+        res = TestClient(site, base_url=base).post("/login", data={"name": "analyst", "password": PASSWORD,
+                                                                   "purpose": "planning"}, follow_redirects=False)
+        cookies = res.headers.get_list("set-cookie")
+        assert res.status_code == 303 and len(cookies) == 2
+        assert all(("; secure" in c.lower()) == secure and "httponly" in c.lower() for c in cookies), cookies

@@ -7,6 +7,7 @@ import duckdb
 import pytest
 
 from caretwin import ValidationError, ingest
+from caretwin.errors import CaretwinError
 from caretwin.governance.privacy import pseudonymise
 
 
@@ -221,3 +222,28 @@ def test_a_capacity_that_is_not_a_finite_number_is_quarantined_with_its_reason(w
     (reason,) = workspace.con.execute("SELECT reason FROM _quarantine WHERE table_name = 'providers'").fetchone()
     assert "not a finite number" in reason
     assert workspace.con.execute("SELECT count(*) FROM providers WHERE NOT isfinite(capacity)").fetchone() == (0,)
+
+
+def test_a_symbolic_link_in_the_source_is_refused_unless_asked(workspace, editable_extract, tmp_path):
+    outside = tmp_path / "elsewhere.csv"
+    (editable_extract / "complaints.csv").rename(outside)
+    (editable_extract / "complaints.csv").symlink_to(outside)
+    with pytest.raises(CaretwinError, match="complaints.csv: a symbolic link"):
+        ingest(workspace, editable_extract)
+    assert sum(source_counts(workspace).values()) == 0
+    assert ingest(workspace, editable_extract, follow_links=True).inserted["complaints"] > 0
+
+
+def test_a_gzip_that_expands_past_reason_is_refused_before_it_is_read(workspace, editable_extract):
+    import gzip
+
+    bomb = editable_extract / "complaints.csv.gz"
+    (editable_extract / "complaints.csv").unlink()
+    with gzip.open(bomb, "wb", compresslevel=9) as fh:  # about 300 MiB of zeros in well under a megabyte
+        fh.write((editable_extract / "members.csv").read_text().splitlines()[0].encode() + b"\n")
+        for _ in range(300):
+            fh.write(b"\0" * (1 << 20))
+    assert bomb.stat().st_size < (1 << 20)
+    with pytest.raises(CaretwinError, match="decompression bomb"):
+        ingest(workspace, editable_extract)
+    assert sum(source_counts(workspace).values()) == 0

@@ -107,6 +107,7 @@ def ingest(
     regions: Annotated[Path | None, typer.Option("--regions", help="Region definition file: CSV by ZIP or county, or GeoJSON polygons.")] = None,
     mapping: Annotated[Path | None, typer.Option("--mapping", help="TOML file overriding code maps (encounter classes, dispositions, payers, taxonomy).")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Validate every FHIR resource in full (needs caretwin[fhir]).")] = False,
+    follow_links: Annotated[bool, typer.Option("--follow-links", help="Read files through symbolic links in the source (refused otherwise).")] = False,
 ) -> None:
     """Load a source; rows that break a rule are quarantined with their reasons (or, with --on-error reject, refuse it whole)."""
     from caretwin.ingest import ingest as run_ingest
@@ -115,7 +116,8 @@ def ingest(
     try:
         with Workspace.open(workspace) as ws:
             report = run_ingest(ws, source, format=format, error_limit=error_limit, on_error=on_error,
-                                regions=regions, mapping=mapping, strict=strict, actor=_actor(ws, "data.ingest"))
+                                regions=regions, mapping=mapping, strict=strict, follow_links=follow_links,
+                                actor=_actor(ws, "data.ingest"))
     except ValidationError as exc:
         typer.echo(f"error: {source} was not loaded; the workspace is unchanged. {exc}", err=True)
         raise typer.Exit(1)

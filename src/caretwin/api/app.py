@@ -55,10 +55,11 @@ class Principal:
     name: str
     role: str
     purpose: str
+    client: str = ""  # the address the request came from
 
     def actor(self) -> Actor:
-        """The same person as the services record them."""
-        return Actor(self.name, self.role, self.purpose, "server")
+        """The same person as the services record them, with where they asked from."""
+        return Actor(self.name, self.role, self.purpose, f"server, from {self.client}" if self.client else "server")
 
 
 class Refused(Exception):
@@ -106,7 +107,7 @@ class Server:
         ws = self.workspace()  # a clear error now for a folder that is not a workspace
         self.engine = store_for(ws)
         self.trail = trail_for(ws)
-        self.jobs = Jobs(self.engine)
+        self.jobs = Jobs(self.engine, self.public)
         self._logins: dict[str, deque[float]] = defaultdict(deque)
         self._logins_lock = threading.Lock()
         # the workspace's own tables for runs, models and reviews, made now: created lazily by concurrent
@@ -126,7 +127,7 @@ class Server:
             ws = self._local.ws = Workspace.open(self.path, self.database)
         return ws
 
-    def principal(self, token: str, purpose: str, action: str) -> Principal:
+    def principal(self, token: str, purpose: str, action: str, client: str = "") -> Principal:
         """Who is asking, if their session is live and their role may do `action` for `purpose`; a refusal is
         audited. Raises `Refused` (401: no live session; 400: no purpose; 403: not allowed)."""
         user = accounts.user_for(self.engine, token) if token else None
@@ -140,7 +141,7 @@ class Server:
                               purpose=purpose[:32], entity_type="request", outcome="4",
                               detail={"refused": decision.reason})
             raise Refused(403, decision.reason)
-        return Principal(user.name, user.role, purpose)
+        return Principal(user.name, user.role, purpose, client)
 
     def record(self, who: Principal, **event: Any) -> None:
         """An audit event done by the requester, for their stated purpose."""
@@ -183,6 +184,12 @@ class Server:
                                               progress=report, actor=who.actor())]
 
         return self.jobs.start("scenario runs", who.name, work)
+
+    def public(self, text: str) -> str:
+        """An error's words with the server's own folders named WORKSPACE (no absolute path leaves the server)."""
+        for folder in sorted({str(self.path.resolve()), str(self.path.absolute())}, key=len, reverse=True):
+            text = text.replace(folder, "WORKSPACE")
+        return text
 
     def login_allowed(self, client: str, name: str) -> bool:
         """Whether this address may try to log in again now (LOGIN_LIMIT a minute); a refusal is recorded."""
@@ -229,16 +236,17 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
 
     @app.exception_handler(CaretwinError)
     def _user_error(request: Request, exc: CaretwinError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=400)
+        return JSONResponse({"detail": server.public(str(exc))}, status_code=400)
 
     record = server.record
 
     def allowed(action: str):
-        def check(authorization: Annotated[str | None, Header()] = None,
+        def check(request: Request, authorization: Annotated[str | None, Header()] = None,
                   x_purpose_of_use: Annotated[str | None, Header()] = None) -> Principal:
             token = (authorization or "").removeprefix("Bearer ").strip()
             try:
-                return server.principal(token, (x_purpose_of_use or "").strip(), action)
+                return server.principal(token, (x_purpose_of_use or "").strip(), action,
+                                        request.client.host if request.client else "")
             except Refused as exc:
                 if exc.status == 401:
                     raise HTTPException(401, "log in first (POST /api/session), then send the token as a Bearer "

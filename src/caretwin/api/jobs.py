@@ -62,8 +62,8 @@ def _alive(pid: int) -> bool:
 class Jobs:
     """The jobs of one server process, kept in the governance store."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, engine: Engine, public: Callable[[str], str] = str) -> None:
+        self.engine, self.public = engine, public  # `public`: an error's words as its owner may read them
         self.host = socket.gethostname()
         self.runner = f"{self.host}:{os.getpid()}"
         self._cancel: dict[str, threading.Event] = {}
@@ -116,7 +116,7 @@ class Jobs:
                 result = work(self._reporter(job_id, stop), stop.is_set)
             except Exception as exc:  # the job's outcome, shown to its owner; the server goes on
                 self._set(job_id, status="cancelled" if stop.is_set() else "failed",
-                          error=None if stop.is_set() else str(exc))
+                          error=None if stop.is_set() else self.public(str(exc)))
             else:
                 self._set(job_id, status="cancelled" if stop.is_set() else "done", result=result)
             finally:

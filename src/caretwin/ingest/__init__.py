@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from caretwin.errors import CaretwinError
+from caretwin.files import check_expansion
 from caretwin.governance.audit import Actor
 from caretwin.ingest.canonical import LoadReport, ingest_canonical, sha256_of
 from caretwin.ingest.enrich import enrich
@@ -39,19 +40,35 @@ def detect_format(source: Path) -> str:
     return "canonical"
 
 
+def check_source(src: Path, *, follow_links: bool = False) -> None:
+    """Refuse what should not be read: symbolic links (unless asked) and gzip files that expand past reason."""
+    if not src.exists():
+        raise CaretwinError(f"{src}: no such file or folder")
+    paths = [src, *src.rglob("*")] if src.is_dir() else [src]
+    links = [p for p in paths if p.is_symlink()]
+    if links and not follow_links:
+        raise CaretwinError(f"{links[0]}: a symbolic link ({len(links)} in the source); refused, since a link can "
+                            "point anywhere: copy the files in, or follow links on purpose (--follow-links)")
+    for p in paths:
+        if p.is_file():
+            check_expansion(p)
+
+
 def ingest(ws: Workspace, source: str | Path, *, format: str = "auto", error_limit: int | None = None,
            on_error: str = "quarantine", regions: str | Path | None = None, mapping: str | Path | None = None,
-           strict: bool = False, actor: Actor | None = None) -> LoadReport:
+           strict: bool = False, follow_links: bool = False, actor: Actor | None = None) -> LoadReport:
     """Load `source` into the workspace, choosing the adapter from `format` ("auto" detects it).
 
     `regions` is a region definition file (see `caretwin.ingest.regions`), `mapping` a TOML
     file of code-map overrides (see `caretwin.ingest.maps`); `strict` validates every FHIR
-    resource in full. After the load, derived tables (`member_features`) are rebuilt. The load is recorded in
+    resource in full. A source holding symbolic links is refused unless `follow_links` (a link can point at
+    any file the server may read), and a gzip file that expands past reason is refused. After the load, derived tables (`member_features`) are rebuilt. The load is recorded in
     the audit trail as done by `actor` (the operating-system user unless given).
     """
     if format not in FORMATS:
         raise CaretwinError(f"unknown format {format!r}; choose one of: {', '.join(FORMATS)}")
     src = Path(source)
+    check_source(src, follow_links=follow_links)
     fmt = detect_format(src) if format == "auto" else format
     if fmt == "canonical":
         report = ingest_canonical(ws, src, error_limit=error_limit, on_error=on_error, actor=actor)

@@ -73,6 +73,21 @@ def day(value: str | None) -> str | None:
     return value[:10] if value and len(value) >= 10 else None
 
 
+MAX_LINE = 64 << 20  # characters in one NDJSON line (one resource); a longer line is refused
+
+
+def _json(text: str, where: str) -> Any:
+    """Parse JSON, refusing with `where` what is not JSON, nests too deeply or holds a number too long to read."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CaretwinError(f"{where}: not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    except RecursionError:
+        raise CaretwinError(f"{where}: JSON nested too deeply to be a FHIR resource") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise CaretwinError(f"{where}: a value cannot be read: {str(exc).split(';')[0]}") from None
+
+
 class FhirReader:
     """Maps FHIR resources into staged canonical rows."""
 
@@ -99,33 +114,39 @@ class FhirReader:
     def _ndjson(self, path: Path) -> None:
         opener = gzip.open if path.name.lower().endswith(".gz") else open
         file = str(path)
-        with opener(path, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
-            for n, line in enumerate(fh, start=1):
+        with opener(path, "rb") as fh:  # type: ignore[operator]
+            n = 0
+            while raw := fh.readline(MAX_LINE + 1):  # one line at a time, never more than MAX_LINE in memory
+                n += 1
+                if len(raw) > MAX_LINE:
+                    raise CaretwinError(f"{file}: line {n}: longer than {MAX_LINE >> 20} MiB; not one FHIR resource")
+                try:
+                    line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+                except UnicodeDecodeError:
+                    raise CaretwinError(f"{file}: line {n}: not UTF-8 text (FHIR NDJSON is UTF-8)") from None
                 if not line.strip():
                     continue
                 m = _TYPE.search(line, 0, 200)
                 if m and m.group(1) not in MAPPED:  # counted without parsing: most of a bulk export
                     self.skipped[m.group(1)] += 1
                     continue
-                try:
-                    res = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise CaretwinError(f"{file}: line {n}: not valid JSON: {exc.msg}") from None
-                self.resource(res, file, n, {})
+                self.resource(_json(line, f"{file}: line {n}"), file, n, {})
 
     def _bundle(self, path: Path) -> None:
         file = str(path)
         try:
-            with path.open(encoding="utf-8") as fh:
-                doc = json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise CaretwinError(f"{file}: not valid JSON: {exc.msg} (line {exc.lineno})") from None
+            doc = _json(path.read_text(encoding="utf-8"), file)
+        except UnicodeDecodeError:
+            raise CaretwinError(f"{file}: not UTF-8 text (FHIR JSON is UTF-8)") from None
         if not isinstance(doc, dict) or "resourceType" not in doc:
             raise CaretwinError(f"{file}: not a FHIR resource (no resourceType)")
         if doc["resourceType"] != "Bundle":
             self.resource(doc, file, None, {})
             return
-        entries = [e for e in doc.get("entry") or [] if isinstance(e.get("resource"), dict)]
+        entry = doc.get("entry") or []
+        if not isinstance(entry, list):
+            raise CaretwinError(f"{file}: Bundle.entry is not a list")
+        entries = [e for e in entry if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
         if any(e["resource"].get("resourceType") == "Patient" for e in entries):
             # exporters often name a patient's bundle after the patient: never store that name
             file = self.labels[str(path)] = str(path.parent / f"patient-bundle-{self.st.pseudonym(path.name)}.json")
@@ -167,7 +188,11 @@ class FhirReader:
 
     # -- resources ----------------------------------------------------------------
     def resource(self, res: dict, file: str, row: int | None, local: dict[str, str]) -> None:
+        if not isinstance(res, dict):
+            self.invalid.append({"file": file, "row": row, "resourceType": None, "reason": "not a JSON object"})
+            return
         rt = res.get("resourceType", "(not a FHIR resource)")
+        rt = rt if isinstance(rt, str) else "(not a FHIR resource)"
         if rt not in MAPPED:
             self.skipped[rt] += 1
             return
@@ -176,8 +201,14 @@ class FhirReader:
         if not res.get("id"):
             self.invalid.append({"file": file, "row": row, "resourceType": rt, "reason": "no id"})
             return
+        try:
+            getattr(self, f"_{rt.lower()}")(res, file, row, local)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            # an element of another shape than R4's (a string where a list belongs, say): counted, not loaded
+            self.invalid.append({"file": file, "row": row, "resourceType": rt,
+                                 "reason": f"an element is not of its FHIR R4 shape ({type(exc).__name__})"})
+            return
         self.read[rt] += 1
-        getattr(self, f"_{rt.lower()}")(res, file, row, local)
 
     def _valid(self, res: dict, file: str, row: int | None) -> bool:
         from caretwin.ingest.strict import validate

@@ -63,6 +63,12 @@ MENU = (("/overview", "Overview", "aggregate.read"), ("/quality", "Data quality"
         ("/governance", "Governance", "models.read"))
 
 
+def _tls(request: Request) -> bool:
+    """Whether the browser reached us over HTTPS (directly, or through a proxy on this host that says so in
+    X-Forwarded-Proto, which uvicorn trusts from 127.0.0.1): then cookies are sent over HTTPS only."""
+    return request.url.scheme == "https"
+
+
 def landing(role: str, wanted: str = "/overview") -> str:
     """Where a role starts: the page it asked for when the role may see it, else the first menu page it may."""
     action = next((a for path, _, a in MENU if path == wanted), None)
@@ -161,7 +167,8 @@ def mount(app: FastAPI, server: Server) -> None:
         def check(request: Request) -> Principal:
             token = request.cookies.get(SESSION, "")
             try:
-                return server.principal(token, request.cookies.get(PURPOSE, ""), action)
+                return server.principal(token, request.cookies.get(PURPOSE, ""), action,
+                                        request.client.host if request.client else "")
             except Refused as exc:
                 if exc.status in (400, 401):
                     raise LogIn(request.url.path + (f"?{request.url.query}" if request.url.query else "")) from None
@@ -188,7 +195,7 @@ def mount(app: FastAPI, server: Server) -> None:
     def _user_error(request: Request, exc: CaretwinError) -> Response:
         if request.url.path.startswith("/api"):
             return api_user_error(request, exc)
-        return render(request, "refused.html", _who(request), status_code=400, reason=str(exc), status=400)
+        return render(request, "refused.html", _who(request), status_code=400, reason=server.public(str(exc)), status=400)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -232,7 +239,7 @@ def mount(app: FastAPI, server: Server) -> None:
                             purpose=purpose, entity_type="session")
         res = RedirectResponse(landing(user.role, _local(next)), status_code=303)
         for key, value in ((SESSION, token), (PURPOSE, purpose)):
-            res.set_cookie(key, value, httponly=True, samesite="strict", max_age=8 * 3600)
+            res.set_cookie(key, value, httponly=True, samesite="strict", max_age=8 * 3600, secure=_tls(request))
         return res
 
     @post("/logout")
@@ -258,7 +265,7 @@ def mount(app: FastAPI, server: Server) -> None:
                             purpose=purpose, entity_type="session",
                             detail={"from": request.cookies.get(PURPOSE) or "", "to": purpose})
         res = RedirectResponse(_local(next), status_code=303)
-        res.set_cookie(PURPOSE, purpose, httponly=True, samesite="strict", max_age=8 * 3600)
+        res.set_cookie(PURPOSE, purpose, httponly=True, samesite="strict", max_age=8 * 3600, secure=_tls(request))
         return res
 
     # ------------------------------------------------------------------ overview and data quality
