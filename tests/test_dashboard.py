@@ -248,3 +248,14 @@ def test_session_cookies_are_secure_when_the_browser_came_over_https(site):
         cookies = res.headers.get_list("set-cookie")
         assert res.status_code == 303 and len(cookies) == 2
         assert all(("; secure" in c.lower()) == secure and "httponly" in c.lower() for c in cookies), cookies
+
+
+def test_a_coordinator_narrows_the_queue_and_sees_the_members_last_year_beside_a_flag(site):
+    client = logged_in(site, "care_coordinator")
+    page = client.get("/review", params={"region": "R01", "sort": "oldest"}).text
+    rows = re.findall(r"<tr><td><a href=\"/review/([0-9a-f]+)\">.*?</td><td>.*?</td><td>([^<]*)</td>", page)
+    assert rows and {region for _, region in rows} == {"R01"}
+    assert '<option value="R01" selected>' in page and '<option value="oldest" selected>' in page
+    flag = client.get(f"/review/{rows[0][0]}").text
+    assert "The member's last year" in flag and "ED visits" in flag
+    assert client.get("/review", params={"sort": "name"}).status_code in (400, 422)

@@ -723,6 +723,8 @@ def risk_score(
     purpose: Annotated[str | None, typer.Option(help="Purpose of use; the version must be approved for it "
                                                 "(default: the workspace's [access] purpose, else care_management).")] = None,
     rise: Annotated[float, typer.Option(help="Also flag a rise of this much since the member's last score.", min=0)] = 0.10,
+    capacity: Annotated[int | None, typer.Option(help="Flags the reviewers can work through before the next "
+                                                 "scoring (default: the workspace's [review] capacity, else no limit).", min=0)] = None,
     database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
     """Score every enrolled member and put flags (above the threshold, or a large rise) in the review queue."""
@@ -731,9 +733,11 @@ def risk_score(
 
     with _refusals(), Workspace.open(workspace, database) as ws:
         actor = _actor(ws, "person.read", purpose, "care_management")
-        n = score(ws, model, version=version, purpose=actor.purpose, rise=rise, actor=actor)
+        n = score(ws, model, version=version, purpose=actor.purpose, rise=rise, capacity=capacity, actor=actor)
     typer.echo(f"scored {n['scored']:,} members; {n['flagged']:,} new flags in the review queue"
-               + (f" ({n['already_open']:,} already waiting)" if n["already_open"] else ""))
+               + (f" ({n['already_open']:,} already waiting)" if n["already_open"] else "")
+               + (f"; {n['over_capacity']:,} more above the threshold not queued (over the queue's capacity)"
+                  if n["over_capacity"] else ""))
 
 
 @review_app.command("list")
@@ -742,21 +746,25 @@ def review_list(
     reviewer: Annotated[str | None, _REVIEWER] = None,
     purpose: Annotated[str | None, _PURPOSE] = None,
     include_decided: Annotated[bool, typer.Option("--all", help="Include decided flags.")] = False,
+    region: Annotated[str | None, typer.Option(help="Only flags of members in this region.")] = None,
+    why: Annotated[str | None, typer.Option(help="Only flags raised for this: threshold or rise.")] = None,
+    sort: Annotated[str, typer.Option(help="Order: risk (highest first), region, reason or oldest.")] = "risk",
+    limit: Annotated[int | None, typer.Option(help="Show at most this many.", min=1)] = None,
     database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
-    """The queue: open and deferred flags, highest risk first."""
+    """The queue: open and deferred flags with their region and what drives each, highest risk first."""
     from caretwin.risk.review import list_flags, score_text
     from caretwin.workspace import Workspace
 
     with _refusals(), Workspace.open(workspace, database) as ws:
         a = _actor(ws, "review.read", purpose, "care_management")
         rows = list_flags(ws, reviewer=reviewer or a.name, role=a.role, purpose=a.purpose,
-                          include_decided=include_decided)
+                          include_decided=include_decided, region=region, why=why, sort=sort, limit=limit)
     for r in rows:
-        typer.echo(f"{r['flag_id']}  {r['model']} v{r['version']}  {score_text(r['outcome'], r['score']):>9}  "
-                   f"{r['why']:<22} {r['status']}")
+        typer.echo(f"{r['flag_id']}  {score_text(r['outcome'], r['score']):>9}  {r['region_id'] or '-':<6} "
+                   f"{r['why']:<22} {r['status']:<9} {'; '.join(r['reasons'][:2]) or 'no single factor stands out'}")
     if not rows:
-        typer.echo("the queue is empty")
+        typer.echo("no flags match" if region or why else "the queue is empty")
 
 
 @review_app.command("show")
@@ -779,6 +787,10 @@ def review_show(
                f"{score_text(f['outcome'], f['threshold'])}), {f['model']} v{f['version']}")
     for reason in f["reasons"]:
         typer.echo(f"  - {reason}")
+    h = f["history"]
+    typer.echo(f"the last year ({h.since} to {h.until}): {h.summary()}")
+    for e in h.events:
+        typer.echo(f"  {e.day}  {e.what}")
     for d in f["decisions"]:
         typer.echo(f"  {d['decided_at']:%Y-%m-%d %H:%M} {d['reviewer']}: {d['decision']}: {d['reason']}")
 
@@ -801,6 +813,26 @@ def review_decide(
         a = _actor(ws, "review.decide", purpose, "care_management")
         status = decide(ws, flag, decision, reason, reviewer=reviewer or a.name, role=a.role, purpose=a.purpose)
     typer.echo(f"flag {flag}: {decision} recorded; it is now {status}")
+
+
+@review_app.command("reidentify")
+def review_reidentify(
+    workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
+    member: Annotated[str, typer.Argument(help="The member's pseudonym, as `caretwin review show` gives it.")],
+    roster: Annotated[Path, typer.Option("--roster", help="A CSV the agency holds with its member ids (such as "
+                                         "the extract's members.csv).")],
+    column: Annotated[str, typer.Option(help="The roster's column of member ids.")] = "member_id",
+    purpose: Annotated[str | None, _PURPOSE] = None,
+    database: Annotated[str | None, _DATABASE] = None,
+) -> None:
+    """Say which of the agency's members a pseudonym is (person-level roles only; recorded, found or not)."""
+    from caretwin.risk.context import reidentify
+    from caretwin.workspace import Workspace
+
+    with _refusals(), Workspace.open(workspace, database) as ws:
+        found = reidentify(ws, member, roster, column=column,
+                           actor=_actor(ws, "person.read", purpose, "care_management"))
+    typer.echo(f"{member} is {column} {found} in {roster.name}")
 
 
 @review_app.command("export")

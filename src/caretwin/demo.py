@@ -83,13 +83,17 @@ def run_journey(path: str | Path, *, members: int = 5000, seed: int = 42, replic
                       title="Demo county: a referral surge, and a response")
         echo("6. training a model of ED visits within 90 days, approving it and scoring the county ...")
         flags = _risk_queue(ws, seed)
-        echo(f"   {flags:,} members flagged for a care coordinator's review")
+        echo(f"   {flags:,} members flagged for a care coordinator's review (the queue is kept to "
+             f"{DEMO_CAPACITY}, the highest risks first)")
         logins = _demo_users(ws)
     return Journey(path, quality_path, calibrated, [(r.name, r.run_id) for r in runs], html, pdf, flags, logins)
 
 
 DEMO_ROLES = {"analyst": "analyst", "coordinator": "care_coordinator", "executive": "executive",
               "auditor": "auditor", "admin": "admin"}  # demo user -> role
+
+
+DEMO_CAPACITY = 150  # flags kept in the demo's queue: two coordinators at about 15 reviews a day each, for a week
 
 
 def _risk_queue(ws: Workspace, seed: int) -> int:
@@ -101,6 +105,7 @@ def _risk_queue(ws: Workspace, seed: int) -> int:
     fitted = fit_outcome(ws, "ed_90d", lookback_days=90, random_state=seed, n_boot=50)
     card = register(ws, fitted.model, fitted.card, by="demo")
     approve(ws, card.name, card.version, ["care_management", "planning"], by="demo")
+    ws.configure("review", capacity=DEMO_CAPACITY)  # what two coordinators can review in a week, about
     return score(ws, card.name)["flagged"]
 
 

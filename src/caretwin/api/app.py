@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, UploadFile
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -420,14 +421,19 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
     @app.get("/api/review/flags", tags=["review"])
     def flags(who: Principal = allowed("review.read"), include_decided: bool = False,
               limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-              offset: Annotated[int, Query(ge=0, le=2**62)] = 0) -> list[dict[str, Any]]:
-        """A page of the queue (open and deferred flags, highest risk first)."""
+              offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+              region: Annotated[str | None, Query(max_length=64)] = None,
+              why: Annotated[str | None, Query(pattern="^(threshold|rise)$")] = None,
+              model: Annotated[str | None, Query(max_length=64)] = None,
+              sort: Annotated[str, Query(pattern="^(risk|region|reason|oldest)$")] = "risk") -> list[dict[str, Any]]:
+        """A page of the queue (open and deferred flags), each with its region and reasons in words; narrowed
+        by region, why (threshold or rise) and model, ordered by risk (highest first), region, reason or oldest."""
         from caretwin.risk.review import list_flags
 
         ws = server.workspace()
-        rows = list_flags(ws, reviewer=who.name, role=who.role, purpose=who.purpose,
-                          include_decided=include_decided, limit=limit, offset=offset)
-        return [{**r, "as_of": str(r["as_of"])} for r in rows]
+        rows = list_flags(ws, reviewer=who.name, role=who.role, purpose=who.purpose, include_decided=include_decided,
+                          limit=limit, offset=offset, region=region, why=why, model=model, sort=sort)
+        return [{**r, "as_of": str(r["as_of"]), "created_at": str(r["created_at"])} for r in rows]
 
     @app.get("/api/review/flags/{flag_id}", tags=["review"])
     def flag(flag_id: str, who: Principal = allowed("person.read")) -> dict[str, Any]:
@@ -435,7 +441,7 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
 
         ws = server.workspace()
         f = show(ws, flag_id, reviewer=who.name, role=who.role, purpose=who.purpose)
-        return {k: (str(v) if k in ("as_of", "created_at") else v) for k, v in f.items()}
+        return jsonable_encoder({**f, "history": asdict(f["history"])})
 
     @app.post("/api/review/flags/{flag_id}/decision", tags=["review"])
     def decide(flag_id: str, body: Decision, who: Principal = allowed("review.decide")) -> dict[str, str]:

@@ -31,6 +31,7 @@ from caretwin.errors import CaretwinError
 from caretwin.files import spreadsheet_safe
 from caretwin.governance.audit import LOCAL, PURPOSE_CODES, Actor, audited, trail_for
 from caretwin.governance.store import review_decisions, review_flags, store_for
+from caretwin.risk.context import member_history
 from caretwin.risk.dataset import OUTCOMES, data_span, features_at, predict, reasons
 from caretwin.risk.registry import get_card, load_for, load_version
 from caretwin.workspace import Workspace
@@ -77,12 +78,16 @@ def _now() -> datetime:
 
 
 def score(ws: Workspace, model: str, *, version: int | None = None, purpose: str = "care_management",
-          rise: float = 0.10, actor: Actor | None = None) -> dict[str, int]:
+          rise: float = 0.10, capacity: int | None = None, actor: Actor | None = None) -> dict[str, int]:
     """Score everyone at risk on the last day of data (the enrolled; for readmission, members discharged in
     the last 30 days) with an approved model version, and queue the flags; returns counts. The scoring is
     recorded as done by `actor` (the operating-system user unless given) for `purpose`.
 
-    `rise` is in points of probability, or for a cost model a share of its operating threshold."""
+    `rise` is in points of probability, or for a cost model a share of its operating threshold. `capacity` is
+    how many flags the reviewers can work through before the next scoring (default: the workspace's
+    `[review] capacity`, else no limit): the queue is topped up to it, highest risk first, and the members
+    above the threshold left out are counted (`over_capacity`), not queued, so the queue stays one people can
+    finish."""
     card = get_card(ws, model, version)
     est = load_for(ws, model, card.version, purpose)  # refuses a version not approved for this purpose
     try:
@@ -108,6 +113,12 @@ def score(ws: Workspace, model: str, *, version: int | None = None, purpose: str
     waiting = np.fromiter((m in open_ for m in members), bool, len(members))  # np.isin is quadratic on strings
     flag = (high | rose) & ~waiting
     idx = np.flatnonzero(flag)
+    capacity = capacity if capacity is not None else ws.config.get("review", {}).get("capacity")
+    over = 0
+    if capacity is not None:
+        room = max(int(capacity) - len(open_), 0)
+        idx = idx[np.argsort(-p[idx], kind="stable")]  # highest risk first
+        over, idx = max(len(idx) - room, 0), np.sort(idx[:room])
     now = _now()
     n = len(members)
     scores = pa.table({"member_id": members.astype(str), "model": [model] * n,
@@ -122,7 +133,9 @@ def score(ws: Workspace, model: str, *, version: int | None = None, purpose: str
     # the flags and their audit event commit only if the scores do (the scores are committed first, inside)
     with audited(ws, actor or Actor.local(purpose), kind="change", action="C", subtype="risk.score",
                  entity_type="model", entity_id=f"{model}/v{card.version}",
-                 detail={"scored": len(members), "flagged": len(flags), "as_of": str(as_of)}) as event:
+                 detail={"scored": len(members), "flagged": len(flags), "as_of": str(as_of),
+                         **({"capacity": int(capacity), "over_capacity": over} if capacity is not None else {})}
+                 ) as event:
         if flags:
             event.conn.execute(review_flags.insert(), flags)
         event.record()
@@ -130,20 +143,25 @@ def score(ws: Workspace, model: str, *, version: int | None = None, purpose: str
             con.register("_new_rows", scores)
             con.execute("INSERT INTO _risk_scores BY NAME SELECT * FROM _new_rows")
             con.unregister("_new_rows")
-    return {"scored": int(len(members)), "flagged": int(len(idx)), "already_open": int(((high | rose) & ~flag).sum())}
+    return {"scored": int(len(members)), "flagged": int(len(idx)), "already_open": int(((high | rose) & ~flag).sum()),
+            "over_capacity": over}
 
 
-def _explain(ws: Workspace, flag: dict[str, Any]) -> str:
-    """A flag's reasons, worked out on first look from the features it was scored on and the model version
-    that scored it (the same inputs give the same reasons whenever they are asked for), then kept."""
-    card = get_card(ws, flag["model"], flag["version"])
-    typical = card.training_data["typical values"]
-    est = load_version(ws, flag["model"], flag["version"])
-    X = np.array([json.loads(flag["features"])], dtype=float)
-    words = json.dumps(reasons(est, X, np.array([typical[n] for n in typical]), list(typical))[0])
-    with store_for(ws).begin() as conn:
-        conn.execute(review_flags.update().where(review_flags.c.flag_id == flag["flag_id"]).values(reasons=words))
-    return words
+def _explain(ws: Workspace, flags: list[dict[str, Any]]) -> None:
+    """Fill in the reasons of the flags that have none yet, worked out from the features each was scored on and
+    the model version that scored it (the same inputs give the same reasons whenever they are asked for), one
+    model load and one batch per version, and keep them."""
+    todo = [f for f in flags if f.get("reasons") is None]
+    for model, version in sorted({(f["model"], f["version"]) for f in todo}):
+        batch = [f for f in todo if (f["model"], f["version"]) == (model, version)]
+        typical = get_card(ws, model, version).training_data["typical values"]
+        X = np.array([json.loads(f["features"]) for f in batch], dtype=float)
+        said = reasons(load_version(ws, model, version), X, np.array([typical[n] for n in typical]), list(typical))
+        with store_for(ws).begin() as conn:
+            for f, words in zip(batch, said):
+                f["reasons"] = json.dumps(words)
+                conn.execute(review_flags.update().where(review_flags.c.flag_id == f["flag_id"])
+                             .values(reasons=f["reasons"]))
 
 
 def score_text(outcome: str, value: float) -> str:
@@ -176,19 +194,64 @@ def _log(ws: Workspace, reviewer: str, role: str, purpose: str, what: str, flag_
                          detail={"flag": flag_id, **detail} if flag_id else detail, conn=conn)
 
 
+SORTS = {  # how the queue can be ordered: each a key on a flag, ties broken by the flag id
+    "risk": lambda f: (-f["score"], f["flag_id"]),
+    "region": lambda f: (f["region_id"] or "~", -f["score"], f["flag_id"]),
+    "reason": lambda f: (f["why"] != "above the threshold", f["why"], -f["score"], f["flag_id"]),
+    "oldest": lambda f: (f["created_at"], -f["score"], f["flag_id"]),
+}
+REASONS = ("threshold", "rise")  # why a flag was raised: above the model's threshold, or a large rise
+
+
 def list_flags(ws: Workspace, *, reviewer: str, role: str = LOCAL, purpose: str = "care_management",
-               include_decided: bool = False, limit: int | None = None, offset: int = 0) -> list[dict[str, Any]]:
-    """The queue (open and deferred flags, highest risk first), a page of it with `limit` and `offset`;
-    looking at it is recorded."""
+               include_decided: bool = False, limit: int | None = None, offset: int = 0,
+               region: str | None = None, why: str | None = None, model: str | None = None,
+               sort: str = "risk") -> list[dict[str, Any]]:
+    """The queue (open and deferred flags), a page of it with `limit` and `offset`, each with the member's
+    region and the reasons in words. `region`, `why` (threshold or rise) and `model` narrow it; `sort` orders
+    it by risk (highest first), region, reason or oldest. Looking at it is recorded, with the filters."""
+    if sort not in SORTS:
+        raise CaretwinError(f"sort must be one of: {', '.join(SORTS)}")
+    if why not in (None, *REASONS):
+        raise CaretwinError(f"why must be one of: {', '.join(REASONS)}")
     prepare(ws)
-    _log(ws, reviewer, role, purpose, "list")
+    asked = {k: v for k, v in (("region", region), ("why", why), ("model", model), ("sort", sort)) if v}
+    _log(ws, reviewer, role, purpose, "list", **asked)
     f = review_flags.c
-    q = sa.select(f.flag_id, f.model, f.version, f.outcome, f.as_of, f.score, f.why, f.status)
+    q = sa.select(f.flag_id, f.member_id, f.model, f.version, f.outcome, f.as_of, f.score, f.why, f.status,
+                  f.created_at, f.reasons, f.features)
     if not include_decided:
         q = q.where(f.status.in_(("open", "deferred")))
-    q = q.order_by(f.score.desc(), f.flag_id).offset(offset).limit(limit)
+    if model:
+        q = q.where(f.model == model)
+    if why:
+        q = q.where((f.why == "above the threshold") if why == "threshold" else (f.why != "above the threshold"))
     with store_for(ws).connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(q)]
+        rows = [dict(r._mapping) for r in conn.execute(q)]
+    places = _regions(ws, [r["member_id"] for r in rows])
+    for r in rows:
+        r["region_id"] = places.get(r["member_id"])
+    if region:
+        rows = [r for r in rows if r["region_id"] == region]
+    rows.sort(key=SORTS[sort])
+    page = rows[offset:None if limit is None else offset + limit]
+    _explain(ws, page)
+    for r in page:
+        r["reasons"] = json.loads(r["reasons"])
+        del r["features"], r["member_id"]  # the queue names flags; a member's pseudonym is for `show`
+    return page
+
+
+def _regions(ws: Workspace, members: list[str]) -> dict[str, str]:
+    """Each member's region, read from the workspace in one query."""
+    if not members:
+        return {}
+    ws.con.register("_asked", pa.table({"member_id": sorted(set(members))}))
+    try:
+        return dict(ws.con.execute("SELECT m.member_id, m.region_id FROM members m JOIN _asked USING (member_id)")
+                    .fetchall())
+    finally:
+        ws.con.unregister("_asked")
 
 
 def count_flags(ws: Workspace) -> dict[str, int]:
@@ -206,7 +269,8 @@ def _decisions(conn: sa.Connection, flag_id: str) -> list[dict[str, Any]]:
 
 def show(ws: Workspace, flag_id: str, *, reviewer: str, role: str = LOCAL,
          purpose: str = "care_management") -> dict[str, Any]:
-    """One flag with its reasons and decisions so far; opening it is recorded."""
+    """One flag with its reasons, the member's history over the year before it (`context.History`) and the
+    decisions so far; opening it is recorded."""
     prepare(ws)
     with store_for(ws).connect() as conn:
         row = conn.execute(sa.select(review_flags).where(review_flags.c.flag_id == flag_id)).first()
@@ -215,9 +279,9 @@ def show(ws: Workspace, flag_id: str, *, reviewer: str, role: str = LOCAL,
         flag = dict(row._mapping)
         flag["decisions"] = _decisions(conn, flag_id)
     _log(ws, reviewer, role, purpose, "show", flag_id, flag["member_id"])
-    if flag["reasons"] is None:
-        flag["reasons"] = _explain(ws, flag)
+    _explain(ws, [flag])
     flag["reasons"] = json.loads(flag["reasons"])
+    flag["history"] = member_history(ws, flag["member_id"], flag["as_of"])
     del flag["features"]
     return flag
 

@@ -380,11 +380,20 @@ def mount(app: FastAPI, server: Server) -> None:
     # ------------------------------------------------------------------ risk review
     @get("/review")
     def review_page(request: Request, who: Principal = page("review.read"),
-                    offset: Annotated[int, Query(ge=0, le=2**62)] = 0) -> HTMLResponse:
+                    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
+                    region: Annotated[str | None, Query(max_length=64)] = None,
+                    why: Annotated[str | None, Query(pattern="^(|threshold|rise)$")] = None,
+                    sort: Annotated[str, Query(pattern="^(risk|region|reason|oldest)$")] = "risk") -> HTMLResponse:
         ws = server.workspace()
-        rows = list_flags(ws, reviewer=who.name, role=who.role, purpose=who.purpose, limit=PAGE_SIZE, offset=offset)
+        chosen = {"region": region or None, "why": why or None, "sort": sort}
+        rows = list_flags(ws, reviewer=who.name, role=who.role, purpose=who.purpose, limit=PAGE_SIZE, offset=offset,
+                          **chosen)
+        regions = [r for (r,) in ws.con.execute("SELECT region_id FROM regions ORDER BY 1").fetchall()]
+        capacity = ws.config.get("review", {}).get("capacity")
+        query = "&".join(f"{k}={v}" for k, v in chosen.items() if v)
         return render(request, "review.html", who, rows=rows, counts=count_flags(ws), offset=offset,
-                      page_size=PAGE_SIZE, score_text=score_text)
+                      page_size=PAGE_SIZE, score_text=score_text, regions=regions, chosen=chosen, query=query,
+                      capacity=capacity)
 
     @get("/review/{flag_id}")
     def flag_page(request: Request, flag_id: str, who: Principal = page("person.read")) -> HTMLResponse:

@@ -219,9 +219,24 @@ class Workspace:
             con.execute("""INSERT INTO _member_order SELECT member_id, (SELECT coalesce(max(seq), 0) FROM _member_order)
                 + row_number() OVER (ORDER BY rowid) FROM members WHERE member_id NOT IN (SELECT member_id FROM _member_order)""")
         self.config["workspace"]["schema_version"] = SCHEMA_VERSION
+        self._save_config()
+
+    def _save_config(self) -> None:
         tmp = self.path / f".{CONFIG_FILE}.tmp"
         _write_toml(tmp, self.config)
         os.replace(tmp, self.path / CONFIG_FILE)
+
+    def configure(self, section: str, *, actor=None, **values: Any) -> None:
+        """Set values in a section of `caretwin.toml` (such as `review.capacity` or `access.require_login`),
+        written aside and renamed, and recorded in the audit trail as done by `actor` (default: the
+        operating-system user)."""
+        from caretwin.governance.audit import Actor, audited
+
+        with audited(self, actor or Actor.local("administration"), kind="change", action="U",
+                     subtype="settings.change", entity_type="settings", entity_id=f"{CONFIG_FILE} [{section}]",
+                     detail={"values": values}):
+            self.config.setdefault(section, {}).update(values)
+            self._save_config()
 
     def close(self) -> None:
         if self._con is not None:
