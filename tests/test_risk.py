@@ -123,3 +123,14 @@ def test_equity_flags_each_metric_whose_gap_is_beyond_its_tolerance():
     assert "false-negative rate" in rows["b"].flagged and "AUC" in rows["b"].flagged
     assert rows["b"].auc.high < rows["a"].auc.low  # the gap is real, not noise
     assert rows["a"].flagged == ()  # the better-served group is not flagged for being better served
+
+
+def test_a_model_cards_training_shares_hide_groups_of_1_to_10_people_and_their_partner():
+    from caretwin.risk.train import _shares
+
+    persons = np.repeat(np.arange(120), 3)  # 120 people, three examples each
+    groups = np.where(persons < 4, "nh_nhpi", np.where(persons < 30, "hispanic", "nh_white"))
+    shown = _shares(groups, persons)
+    assert shown["nh_nhpi"] is None  # 4 people
+    assert shown["hispanic"] is None  # its partner: otherwise 1 - nh_white's share gives nh_nhpi's away
+    assert shown["nh_white"] == pytest.approx(90 / 120)

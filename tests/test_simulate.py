@@ -151,6 +151,17 @@ def test_the_demo_runs_the_whole_journey_and_prints_the_report_path(tmp_path):
         ("baseline", 4, 26), ("referral surge", 4, 26), ("surge with response", 4, 26)]
     con.close()
     assert "surge with response" in (demo / "report.html").read_text()
+    # every step the demo took is in the audit trail, recorded by the services themselves, and the trail holds
+    from caretwin import Workspace
+    from caretwin.governance.audit import trail_for
+
+    with Workspace.open(demo) as ws:
+        trail = trail_for(ws)
+        steps = [e.subtype for e in trail.entries()]
+        assert trail.verify() == []
+    assert steps == ["data.ingest", "data.enrich", "quality.run", "model.calibrate", "simulate.run", "simulate.run",
+                     "simulate.run", "report.write", "model.train", "models.register", "models.approve",
+                     "settings.change", "risk.score"] + ["users.add"] * 5, steps
 
 
 def test_members_already_in_beds_keep_them_and_every_bed_is_accounted_for(loaded):

@@ -44,7 +44,8 @@ class ModelCard:
     intended_users: str
     out_of_scope: str
     training_data: dict[str, Any]  # source, period, rows, persons, outcome rate
-    demographics: dict[str, dict[str, float]]  # feature -> group -> share of the training data
+    demographics: dict[str, dict[str, float | None]]  # feature -> group -> share of the training data (None:
+    # a group of 1-10 people, or its partner, suppressed)
     fairness_approach: str
     fairness_results: list[dict[str, Any]]  # by group: feature, group, n, its metrics, flagged
     validation: dict[str, Any]  # held-out metrics with intervals, and how the split was made
@@ -64,7 +65,8 @@ class ModelCard:
                  "## Training data", *[f"- {k}: {val}" for k, val in self.training_data.items()], "",
                  "## Who is in the training data"]
         for feature, shares in self.demographics.items():
-            lines.append(f"- {feature}: " + ", ".join(f"{g} {s:.1%}" for g, s in shares.items()))
+            lines.append(f"- {feature}: " + ", ".join(f"{g} {'(fewer than 11 people)' if s is None else f'{s:.1%}'}"
+                                                      for g, s in shares.items()))
         lines += ["", "## Validation", *[f"- {k}: {val}" for k, val in v.items()], "",
                   "## Fairness", self.fairness_approach, ""]
         if self.fairness_results:

@@ -9,6 +9,7 @@ import numpy as np
 
 from caretwin.errors import CaretwinError
 from caretwin.governance.audit import Actor, record_event
+from caretwin.governance.suppression import suppress_breakdown
 from caretwin.risk.dataset import OUTCOMES, build, predict
 from caretwin.risk.evaluate import AmountGroupRow, Estimate, GroupRow, equity, equity_amount, evaluate, \
     evaluate_amount, grouped_split
@@ -41,6 +42,16 @@ def _estimator(kind: str, amount: bool, random_state: int):
         return LogisticRisk(random_state=random_state)
     # one fit of at most 300 trees (calibration follows, so a bag adds little): scoring a million stays quick
     return BoostedRisk(n_members=1, learning_rate=0.1, max_iter=300, min_samples_leaf=50, random_state=random_state)
+
+
+def _shares(groups: np.ndarray, persons: np.ndarray) -> dict[str, float | None]:
+    """Each group's share of the training examples; None for groups of 1-10 people, and for a partner group
+    where one hidden share could be worked out from the others (the card is read by every role)."""
+    names = sorted(set(groups))
+    people = np.array([len(set(persons[groups == g])) for g in names])
+    rows = np.array([(groups == g).sum() for g in names])
+    hide = suppress_breakdown(people, rows)
+    return {g: None if h else float(n / len(groups)) for g, n, h in zip(names, rows, hide)}
 
 
 def fit_outcome(ws: Workspace, outcome: str, *, kind: str = "logistic", calibration: str | None = None,
@@ -87,7 +98,7 @@ def fit_outcome(ws: Workspace, outcome: str, *, kind: str = "logistic", calibrat
                     "tolerance with an interval that excludes none: calibration gap over 2 points either way, "
                     "false-negative rate over 10 points above everyone's, AUC over 0.05 below everyone's.")
     reference = np.median(ex.X[train], axis=0)  # each feature's typical value: the baseline for reasons
-    shares = {k: {g: float((v == g).mean()) for g in sorted(set(v))} for k, v in training.items()}
+    shares = {k: _shares(v, ex.person[train]) for k, v in training.items()}
     unit = "discharges" if o.unit == "discharge" else "members enrolled on each cut-off"
     card = ModelCard(
         name=outcome.replace("_", "-"), outcome=o.meaning,
