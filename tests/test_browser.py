@@ -171,3 +171,23 @@ def test_an_executive_is_refused_the_review_queue_and_the_refusal_is_audited(pag
         trail = AuditTrail(engine_for(ws.path), ws.path, ws.key())
         refused = [e for e in trail.entries() if e.agent == "executive" and e.outcome == "4"]
     assert refused and refused[-1].subtype == "review.read" and trail.verify() == []
+
+
+def test_every_role_lands_on_a_page_it_may_see_and_every_menu_page_reads_as_words(browser, base_url):
+    from caretwin.governance.policy import PURPOSES, ROLES
+
+    leaked = re.compile(r"\{'|\['|\{\"|\[\"|\"\]|<built-in|object at 0x")
+    for role in ROLES:
+        context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=base_url[0])
+        tab = context.new_page()
+        log_in(tab, role, sorted(PURPOSES[role])[0])
+        assert tab.get_by_role("alert").count() == 0 and tab.get_by_role("heading", level=1).count() == 1, role
+        menu = [a.get_attribute("href") for a in tab.locator("nav a[href^='/']").all()]
+        assert menu, role
+        for href in menu:
+            res = tab.goto(href)
+            text = tab.locator("main").inner_text()
+            assert res.status == 200 and not leaked.search(text), (role, href, leaked.search(text))
+            assert unlabelled_controls(tab) == [], (role, href)
+        tab.screenshot(path=ARTEFACTS / f"landing-{role}.png")
+        context.close()

@@ -259,3 +259,40 @@ def test_a_coordinator_narrows_the_queue_and_sees_the_members_last_year_beside_a
     flag = client.get(f"/review/{rows[0][0]}").text
     assert "The member's last year" in flag and "ED visits" in flag
     assert client.get("/review", params={"sort": "name"}).status_code in (400, 422)
+
+
+def test_a_review_decision_records_the_same_event_from_the_api_the_dashboard_and_the_command_line(
+        governed_workspace):
+    import getpass
+
+    from typer.testing import CliRunner
+
+    from caretwin.cli import app as cli
+    from caretwin.governance.audit import trail_for
+    from caretwin.risk.review import list_flags
+    from caretwin.workspace import Workspace
+
+    root = governed_workspace()
+    site = create_site(root)
+    with Workspace.open(root) as ws:
+        flags = [f["flag_id"] for f in list_flags(ws, reviewer="setup", limit=3)]
+        seen = trail_for(ws).count()
+    api = TestClient(site)
+    token = api.post("/api/session", json={"name": "care_coordinator", "password": PASSWORD}).json()["token"]
+    res = api.post(f"/api/review/flags/{flags[0]}/decision", json={"decision": "defer", "reason": "by the API"},
+                   headers={"Authorization": f"Bearer {token}", "X-Purpose-Of-Use": "care_management"})
+    assert res.status_code == 200, res.text
+    page = logged_in(site, "care_coordinator")
+    res = page.post(f"/review/{flags[1]}", follow_redirects=False, data={
+        "decision": "defer", "reason": "on the page", "csrf": form_token(page, f"/review/{flags[1]}")})
+    assert res.status_code == 303, res.text
+    res = CliRunner().invoke(cli, ["review", "decide", str(root), flags[2], "--decision", "defer", "--reason",
+                                   "at the command line", "--reviewer", "A. Coordinator"])
+    assert res.exit_code == 0, res.output
+    with Workspace.open(root) as ws:
+        events = [e for e in trail_for(ws).entries(after=seen) if e.subtype == "review.decide"]
+    shapes = {(e.type, e.subtype, e.action, e.entity_type, e.outcome, e.purpose) for e in events}
+    assert len(events) == 3 and len(shapes) == 1, events
+    assert [(e.agent, e.agent_role) for e in events] == [("care_coordinator", "care_coordinator")] * 2 + [
+        (getpass.getuser(), "local")]
+    assert '"reviewer": "A. Coordinator"' in events[-1].detail  # the name given, beside who acted

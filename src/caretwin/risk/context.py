@@ -26,6 +26,13 @@ from caretwin.governance.privacy import pseudonymise
 from caretwin.workspace import Workspace
 
 MONTHS = 12
+SINGULAR = {"admissions": "admission", "ED visits": "ED visit", "crisis episodes": "crisis episode",
+            "visits missed by providers": "visit missed by a provider"}
+ACRONYMS = {"hcbs": "HCBS", "snf": "nursing facility"}
+
+
+def _line(service_line: str) -> str:
+    return ACRONYMS.get(service_line, service_line.replace("_", " "))
 
 
 @dataclass
@@ -46,8 +53,8 @@ class History:
     events: list[Event] = field(default_factory=list)  # newest first
 
     def summary(self) -> str:
-        """One line for a queue: the counts that are not zero."""
-        shown = [f"{n} {k}" for k, n in self.counts.items() if n]
+        """One line: the counts that are not zero, and what the member is waiting for."""
+        shown = [f"{n} {k if n != 1 else SINGULAR[k]}" for k, n in self.counts.items() if n]
         return ", ".join(shown) + (f"; waiting for {', '.join(self.waiting)}" if self.waiting else "") or \
             f"nothing recorded in the last {MONTHS} months"
 
@@ -71,7 +78,8 @@ def member_history(ws: Workspace, member_id: str, until: date, *, months: int = 
         if cls == "emergency":
             events.append(Event(admit, "ED visit"))
         elif cls in ("inpatient", "snf", "crisis", "observation"):
-            days = f"{(discharge - admit).days} days" if discharge else "still in"
+            n = (discharge - admit).days if discharge else None
+            days = "still in" if n is None else "same day" if n == 0 else f"{n} day{'s' if n != 1 else ''}"
             to = f", to {disposition.replace('_', ' ')}" if disposition else ""
             what = {"inpatient": "admitted to hospital", "snf": "in a nursing facility", "crisis": "crisis episode",
                     "observation": "hospital observation"}[cls]
@@ -80,15 +88,15 @@ def member_history(ws: Workspace, member_id: str, until: date, *, months: int = 
             SELECT service_line, start_date, end_date, hours_per_week FROM authorizations
             WHERE member_id = $m AND start_date <= $b AND (end_date IS NULL OR end_date >= $a)"""):
         a_week = f", {hours:g} h a week" if hours else ""
-        events.append(Event(start, f"{line.replace('_', ' ')} authorised{a_week}"
+        events.append(Event(start, f"{_line(line)} authorised{a_week}"
                                    + ("" if end is None or end > until else f" (ended {end})")))
     missed = rows("""SELECT count(*) FILTER (WHERE status = 'missed_provider'), count(*) FROM visits
             WHERE member_id = $m AND scheduled_date BETWEEN $a AND $b""")[0]
     for line, received in rows("""
             SELECT service_line, received_date FROM referrals WHERE member_id = $m AND received_date <= $b
             AND (start_of_care_date IS NULL OR start_of_care_date > $b) AND status IN ('pending', 'authorized')"""):
-        h.waiting.append(f"{line.replace('_', ' ')} ({(until - received).days} days)")
-        events.append(Event(received, f"referred to {line.replace('_', ' ')}, not yet started"))
+        h.waiting.append(f"{_line(line)} ({(until - received).days} days)")
+        events.append(Event(received, f"referred to {_line(line)}, not yet started"))
     for day, status in rows("""SELECT event_date, housing_status FROM housing_events
             WHERE member_id = $m AND event_date BETWEEN $a AND $b"""):
         events.append(Event(day, f"housing: {status.replace('_', ' ')}"))
