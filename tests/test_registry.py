@@ -85,3 +85,13 @@ def test_the_models_commands_list_show_approve_and_retire(workspace, model):
     assert run(app, ["models", "retire", ws, "readmission-30d", "1", "--by", "Dr Lee"]).exit_code == 0
     res = run(app, ["models", "approve", ws, "readmission-30d", "1", "--purpose", "operations", "--by", "Dr Lee"])
     assert res.exit_code == 2 and "retired" in res.output
+
+
+def test_a_cards_fairness_table_reads_as_figures_not_dicts():
+    auc = {"value": 0.6140, "low": 0.5744, "high": 0.6444}
+    card = a_card(demographics={"age_band": {"0-17": None, "18-44": 0.6}},
+                  fairness_results=[{"feature": "age_band", "group": "0-17", "n": 4109, "auc": auc,
+                                     "flagged": ["false-negative rate", "AUC"]}])
+    text = card.markdown()
+    assert "| age_band=0-17 | 4109 | 0.61 (0.57 to 0.64) | yes: false-negative rate, AUC |" in text
+    assert "0-17 (fewer than 11 people)" in text and "{'" not in text

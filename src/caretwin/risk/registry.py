@@ -73,7 +73,7 @@ class ModelCard:
             cols = [k for k in self.fairness_results[0] if k not in ("feature", "group", "flagged")]
             lines += ["| group | " + " | ".join(c.replace("_", " ") for c in cols) + " | flagged |",
                       "|---" * (len(cols) + 2) + "|"]
-            lines += [f"| {r['feature']}={r['group']} | " + " | ".join(str(r[c]) for c in cols)
+            lines += [f"| {r['feature']}={r['group']} | " + " | ".join(estimate_text(r[c]) for c in cols)
                       + f" | {_flags(r['flagged'])} |" for r in self.fairness_results]
         lines += ["", "## Monitoring", self.monitoring, "", "## Updates", self.update_schedule, "",
                   f"caretwin {self.code_version}"]
@@ -200,3 +200,15 @@ def _flags(flagged: bool | list[str]) -> str:
     """A group's flags in words (cards written before flags were per metric hold a yes or no)."""
     return ("yes: " + ", ".join(flagged)) if isinstance(flagged, list | tuple) and flagged else \
         ("yes" if flagged else "")
+
+
+def estimate_text(v: Any, digits: int = 2) -> str:
+    """An estimate with its interval ({value, low, high}) in figures, "0.61 (0.57 to 0.64)"; a number as a number."""
+    if isinstance(v, dict) and "value" in v:
+        if v["value"] is None:
+            return "–"
+        interval = f" ({v['low']:.{digits}f} to {v['high']:.{digits}f})" if v.get("low") is not None else ""
+        return f"{v['value']:.{digits}f}{interval}"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return "–" if v is None else str(v)

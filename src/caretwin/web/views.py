@@ -46,7 +46,7 @@ from caretwin.reports.board import describe, render_sections, report_html
 from caretwin.reports.charts import tile_grid
 from caretwin.risk.providers import FACTORS, provider_warnings
 from caretwin.risk.registry import approve as approve_version
-from caretwin.risk.registry import get_card, list_models
+from caretwin.risk.registry import estimate_text, get_card, list_models
 from caretwin.risk.review import count_flags, list_flags, score_text, show
 from caretwin.risk.review import decide as record_decision
 from caretwin.scenarios import compare
@@ -88,19 +88,9 @@ templates.filters["num"] = lambda v, digits=0: "–" if v is None else f"{v:,.{d
 templates.filters["signed"] = lambda v, digits=0: "–" if v is None else f"{v:+,.{digits}f}"
 
 
-def _estimate(v: Any, digits: int = 2) -> str:
-    """An estimate with its interval ({value, low, high}) in words and figures; a number as a number."""
-    if isinstance(v, dict) and "value" in v:
-        if v["value"] is None:
-            return "–"
-        interval = f" ({v['low']:.{digits}f} to {v['high']:.{digits}f})" if v.get("low") is not None else ""
-        return f"{v['value']:.{digits}f}{interval}"
-    if isinstance(v, float):
-        return f"{v:.{digits}f}"
-    return "–" if v is None else str(v)
 
 
-templates.filters["estimate"] = _estimate
+templates.filters["estimate"] = estimate_text
 
 
 class LogIn(Exception):
