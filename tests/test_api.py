@@ -67,6 +67,7 @@ def sample_requests(client, tokens):
         ("DELETE", "/api/jobs/{job_id}"): {"path": {"job_id": "nojob"}},
         ("GET", "/api/review/flags"): {},
         ("GET", "/api/review/flags/{flag_id}"): {"path": {"flag_id": flag}},
+        ("POST", "/api/review/flags/{flag_id}/identity"): {"path": {"flag_id": "unknown"}},
         ("POST", "/api/review/flags/{flag_id}/decision"): {"path": {"flag_id": "unknown"},
                                                             "json": {"decision": "defer", "reason": "matrix"}},
         ("GET", "/api/models"): {},

@@ -257,7 +257,7 @@ def test_a_coordinator_narrows_the_queue_and_sees_the_members_last_year_beside_a
     assert rows and {region for _, region in rows} == {"R01"}
     assert '<option value="R01" selected>' in page and '<option value="oldest" selected>' in page
     flag = client.get(f"/review/{rows[0][0]}").text
-    assert "The member's last year" in flag and "ED visits" in flag
+    assert "The member's last year" in flag and re.search(r"From \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d: ", flag)
     assert client.get("/review", params={"sort": "name"}).status_code in (400, 422)
 
 
@@ -296,3 +296,31 @@ def test_a_review_decision_records_the_same_event_from_the_api_the_dashboard_and
     assert [(e.agent, e.agent_role) for e in events] == [("care_coordinator", "care_coordinator")] * 2 + [
         (getpass.getuser(), "local")]
     assert '"reviewer": "A. Coordinator"' in events[-1].detail  # the name given, beside who acted
+
+
+def test_a_coordinator_asks_who_a_flag_is_about_and_the_look_is_recorded(governed_workspace, extract_csv):
+    import csv
+    import shutil
+
+    from caretwin.governance.audit import trail_for
+    from caretwin.governance.privacy import pseudonymise
+    from caretwin.workspace import Workspace
+
+    root = governed_workspace()
+    shutil.copy(extract_csv / "members.csv", root / "roster.csv")  # the agency's own list of its members
+    with Workspace.open(root) as ws:
+        ws.configure("review", roster="roster.csv")
+        key = ws.key()
+    site = create_site(root)
+    client = TestClient(site)
+    client.post("/login", data={"name": "care_coordinator", "password": PASSWORD, "purpose": "care_management"})
+    flag_id = re.search(r'href="/review/([0-9a-f]+)"', client.get("/review").text).group(1)
+    res = client.post(f"/review/{flag_id}/identity", data={"csrf": form_token(client, f"/review/{flag_id}")})
+    member = re.search(r"<code>(p_[0-9a-f]+)</code>", res.text).group(1)
+    agency_id = re.search(r"<strong>([^<]+)</strong>", res.text).group(1)
+    assert res.status_code == 200 and pseudonymise(agency_id, key) == member
+    assert agency_id in {r["member_id"] for r in csv.DictReader((root / "roster.csv").open())}
+    assert client.post(f"/review/{flag_id}/identity", data={"csrf": "0" * 64}).status_code in (400, 403)
+    with Workspace.open(root) as ws:
+        looks = [e for e in trail_for(ws).entries() if e.subtype == "member.reidentify"]
+    assert [(e.agent, e.entity_id, e.outcome) for e in looks] == [("care_coordinator", member, "0")]

@@ -819,9 +819,9 @@ def review_decide(
 def review_reidentify(
     workspace: Annotated[Path, typer.Argument(help="Workspace folder.")],
     member: Annotated[str, typer.Argument(help="The member's pseudonym, as `caretwin review show` gives it.")],
-    roster: Annotated[Path, typer.Option("--roster", help="A CSV the agency holds with its member ids (such as "
-                                         "the extract's members.csv).")],
-    column: Annotated[str, typer.Option(help="The roster's column of member ids.")] = "member_id",
+    roster: Annotated[Path | None, typer.Option("--roster", help="A CSV the agency holds with its member ids (such "
+                                                "as the extract's members.csv; default: [review] roster).")] = None,
+    column: Annotated[str | None, typer.Option(help="The roster's column of member ids (default member_id).")] = None,
     purpose: Annotated[str | None, _PURPOSE] = None,
     database: Annotated[str | None, _DATABASE] = None,
 ) -> None:
@@ -832,7 +832,7 @@ def review_reidentify(
     with _refusals(), Workspace.open(workspace, database) as ws:
         found = reidentify(ws, member, roster, column=column,
                            actor=_actor(ws, "person.read", purpose, "care_management"))
-    typer.echo(f"{member} is {column} {found} in {roster.name}")
+    typer.echo(f"{member} is {found} in the agency's roster")
 
 
 @review_app.command("export")

@@ -105,7 +105,8 @@ def _risk_queue(ws: Workspace, seed: int) -> int:
     fitted = fit_outcome(ws, "ed_90d", lookback_days=90, random_state=seed, n_boot=50)
     card = register(ws, fitted.model, fitted.card, by="demo")
     approve(ws, card.name, card.version, ["care_management", "planning"], by="demo")
-    ws.configure("review", capacity=DEMO_CAPACITY)  # what two coordinators can review in a week, about
+    # what two coordinators can review in a week, about; and the agency's roster (here the synthetic extract)
+    ws.configure("review", capacity=DEMO_CAPACITY, roster="extract/members.csv")
     return score(ws, card.name)["flagged"]
 
 

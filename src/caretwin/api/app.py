@@ -443,6 +443,16 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
         f = show(ws, flag_id, reviewer=who.name, role=who.role, purpose=who.purpose)
         return jsonable_encoder({**f, "history": asdict(f["history"])})
 
+    @app.post("/api/review/flags/{flag_id}/identity", tags=["review"])
+    def identity(flag_id: str, who: Principal = allowed("person.read")) -> dict[str, str]:
+        """Who a flag is about, as the agency's own member id, from the roster the workspace names (recorded)."""
+        from caretwin.risk.context import reidentify
+        from caretwin.risk.review import flag_member
+
+        ws = server.workspace()
+        member = flag_member(ws, flag_id)
+        return {"flag_id": flag_id, "member_id": member, "agency_id": reidentify(ws, member, actor=who.actor())}
+
     @app.post("/api/review/flags/{flag_id}/decision", tags=["review"])
     def decide(flag_id: str, body: Decision, who: Principal = allowed("review.decide")) -> dict[str, str]:
         from caretwin.risk.review import decide as record_decision

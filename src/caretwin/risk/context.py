@@ -112,10 +112,21 @@ def member_history(ws: Workspace, member_id: str, until: date, *, months: int = 
     return h
 
 
-def reidentify(ws: Workspace, member_id: str, roster: str | Path, *, column: str = "member_id",
+def workspace_roster(ws: Workspace) -> tuple[Path, str]:
+    """The roster a workspace names for re-identification on the server (`[review] roster`, a path relative to
+    the workspace folder or absolute, and `[review] roster_column`, default member_id)."""
+    cfg = ws.config.get("review", {})
+    if not cfg.get("roster"):
+        raise CaretwinError("this workspace names no roster of the agency's member ids: an administrator sets "
+                            "[review] roster in caretwin.toml")
+    return ws.path / cfg["roster"], str(cfg.get("roster_column", "member_id"))
+
+
+def reidentify(ws: Workspace, member_id: str, roster: str | Path | None = None, *, column: str | None = None,
                actor: Actor | None = None) -> str:
-    """The agency's own id behind pseudonym `member_id`, found in `roster` (a CSV with `column`). Refused unless
-    `actor` has person-level access for a purpose that needs it; every request is recorded."""
+    """The agency's own id behind pseudonym `member_id`, found in `roster` (a CSV with `column`; default the
+    workspace's own, `workspace_roster`). Refused unless `actor` has person-level access for a purpose that
+    needs it; every request is recorded."""
     actor = actor or Actor.local("care_management")
     allowed_role = actor.role in PERSON_LEVEL or actor.role not in ROLES  # not in ROLES: the local user
     if not allowed_role or actor.purpose not in PERSON_PURPOSES:
@@ -125,7 +136,10 @@ def reidentify(ws: Workspace, member_id: str, roster: str | Path, *, column: str
                              role=actor.role, purpose=actor.purpose[:64], entity_type="member", entity_id=member_id,
                              outcome="4", detail={"refused": reason})
         raise CaretwinError(reason)
-    key, roster = ws.key(), Path(roster)
+    if roster is None:
+        roster, default_column = workspace_roster(ws)
+        column = column or default_column
+    key, roster, column = ws.key(), Path(roster), column or "member_id"
     found = None
     try:
         with roster.open(newline="", encoding="utf-8-sig") as fh:

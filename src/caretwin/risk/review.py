@@ -267,6 +267,15 @@ def _decisions(conn: sa.Connection, flag_id: str) -> list[dict[str, Any]]:
         sa.select(d.decision, d.reason, d.reviewer, d.decided_at).where(d.flag_id == flag_id).order_by(d.id))]
 
 
+def flag_member(ws: Workspace, flag_id: str) -> str:
+    """The pseudonym a flag is about (for a step that records its own look, such as re-identification)."""
+    with store_for(ws).connect() as conn:
+        member = conn.scalar(sa.select(review_flags.c.member_id).where(review_flags.c.flag_id == flag_id))
+    if member is None:
+        raise CaretwinError(f"no flag {flag_id!r} in the review queue")
+    return member
+
+
 def show(ws: Workspace, flag_id: str, *, reviewer: str, role: str = LOCAL,
          purpose: str = "care_management") -> dict[str, Any]:
     """One flag with its reasons, the member's history over the year before it (`context.History`) and the

@@ -46,8 +46,9 @@ from caretwin.reports.board import describe, render_sections, report_html
 from caretwin.reports.charts import tile_grid
 from caretwin.risk.providers import FACTORS, provider_warnings
 from caretwin.risk.registry import approve as approve_version
+from caretwin.risk.context import reidentify
 from caretwin.risk.registry import estimate_text, get_card, list_models
-from caretwin.risk.review import count_flags, list_flags, score_text, show
+from caretwin.risk.review import count_flags, flag_member, list_flags, score_text, show
 from caretwin.risk.review import decide as record_decision
 from caretwin.scenarios import compare
 from caretwin.scenarios.spec import load_scenario
@@ -390,6 +391,15 @@ def mount(app: FastAPI, server: Server) -> None:
         flag = show(server.workspace(), flag_id, reviewer=who.name, role=who.role, purpose=who.purpose)
         return render(request, "flag.html", who, flag=flag, score_text=score_text,
                       can_decide=authorize(who.role, "review.decide", who.purpose).allowed)
+
+    @post("/review/{flag_id}/identity")
+    def identify(request: Request, flag_id: str, csrf: Annotated[str, Form()] = "",
+                 who: Principal = page("person.read")) -> HTMLResponse:
+        checked_form(request, csrf)
+        ws = server.workspace()
+        member = flag_member(ws, flag_id)
+        found = reidentify(ws, member, actor=who.actor())
+        return render(request, "identity.html", who, flag_id=flag_id, member=member, found=found)
 
     @post("/review/{flag_id}")
     def decide(request: Request, flag_id: str, decision: Annotated[str, Form(pattern="^(accept|override|defer)$")],
