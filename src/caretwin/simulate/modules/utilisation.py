@@ -45,7 +45,9 @@ class Utilisation(Module):
     hazards = ("ed", "admission")
     params = (
         Param("rate_ed", 0.45, "per member-year", "ED visits of a tier-2 member in stable housing",
-              "NCHS Data Brief 402: Medicaid adults about 0.4-0.5 ED visits a year"),
+              "a baseline that tiers and housing raise; Medicaid adults average 0.95 ED visits a year (Tang et al., "
+              "JAMA 2010, NHAMCS 2007), everyone 0.47 (NCHS Data Brief 434, 2019); issue 19 found the default "
+              "county's adults at about 0.6 of the Medicaid rate"),
         Param("rate_admission", 0.09, "per member-year", "inpatient admissions of a tier-2 member"),
         Param("rel_ed_by_tier", (0.7, 1.0, 1.8, 2.8), "ratio", "ED rate multiplier by acuity tier"),
         Param("rel_admission_by_tier", (0.5, 1.0, 2.2, 4.0), "ratio", "admission rate multiplier by acuity tier"),
