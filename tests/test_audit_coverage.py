@@ -155,7 +155,12 @@ def test_a_workspace_that_requires_log_in_acts_as_the_logged_in_user_with_their_
     with Workspace.open(ws.path) as again:
         trail = trail_for(again)
         events = [(e.subtype, e.agent, e.agent_role, e.outcome) for e in trail.entries()]
+        listed = [e for e in trail.entries() if e.subtype == "review.list"][-1]
         assert trail.verify() == []
+    import json
+    import socket
+
+    assert json.loads(listed.detail)["from"] == socket.gethostname()  # this machine, not "server"
     assert events[-7:] == [
         ("session.create", "dana", "unknown", "4"), ("session.create", "dana", "executive", "0"),
         ("review.read", "dana", "executive", "4"), ("session.create", "cy", "care_coordinator", "0"),

@@ -758,7 +758,7 @@ def review_list(
 
     with _refusals(), Workspace.open(workspace, database) as ws:
         a = _actor(ws, "review.read", purpose, "care_management")
-        rows = list_flags(ws, reviewer=reviewer or a.name, role=a.role, purpose=a.purpose,
+        rows = list_flags(ws, reviewer=reviewer or a.name, role=a.role, purpose=a.purpose, where=a.where,
                           include_decided=include_decided, region=region, why=why, sort=sort, limit=limit)
     for r in rows:
         typer.echo(f"{r['flag_id']}  {score_text(r['outcome'], r['score']):>9}  {r['region_id'] or '-':<6} "
@@ -781,7 +781,7 @@ def review_show(
 
     with _refusals(), Workspace.open(workspace, database) as ws:
         a = _actor(ws, "review.read", purpose, "care_management")
-        f = show(ws, flag, reviewer=reviewer or a.name, role=a.role, purpose=a.purpose)
+        f = show(ws, flag, reviewer=reviewer or a.name, role=a.role, purpose=a.purpose, where=a.where)
     typer.echo(f"flag {f['flag_id']} ({f['status']}): member {f['member_id']}, {f['outcome']} "
                f"{score_text(f['outcome'], f['score'])} as of {f['as_of']} ({f['why']}; threshold "
                f"{score_text(f['outcome'], f['threshold'])}), {f['model']} v{f['version']}")
@@ -811,7 +811,8 @@ def review_decide(
 
     with _refusals(), Workspace.open(workspace, database) as ws:
         a = _actor(ws, "review.decide", purpose, "care_management")
-        status = decide(ws, flag, decision, reason, reviewer=reviewer or a.name, role=a.role, purpose=a.purpose)
+        status = decide(ws, flag, decision, reason, reviewer=reviewer or a.name, role=a.role, purpose=a.purpose,
+                        where=a.where)
     typer.echo(f"flag {flag}: {decision} recorded; it is now {status}")
 
 
@@ -849,7 +850,7 @@ def review_export(
 
     with _refusals(), Workspace.open(workspace, database) as ws:
         a = _actor(ws, "review.read", purpose, "quality_improvement")
-        n = export_decisions(ws, out, reviewer=reviewer or a.name, role=a.role, purpose=a.purpose)
+        n = export_decisions(ws, out, reviewer=reviewer or a.name, role=a.role, purpose=a.purpose, where=a.where)
     typer.echo(f"{n:,} decisions written to {out}")
 
 

@@ -62,6 +62,10 @@ class Principal:
         """The same person as the services record them, with where they asked from."""
         return Actor(self.name, self.role, self.purpose, f"server, from {self.client}" if self.client else "server")
 
+    def reviewing(self) -> dict[str, str]:
+        """The same person as the review queue's functions take them."""
+        return {"reviewer": self.name, "role": self.role, "purpose": self.purpose, "where": self.actor().where}
+
 
 class Refused(Exception):
     """A request that may not go ahead: its HTTP status and the reason in plain words."""
@@ -431,7 +435,7 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
         from caretwin.risk.review import list_flags
 
         ws = server.workspace()
-        rows = list_flags(ws, reviewer=who.name, role=who.role, purpose=who.purpose, include_decided=include_decided,
+        rows = list_flags(ws, **who.reviewing(), include_decided=include_decided,
                           limit=limit, offset=offset, region=region, why=why, model=model, sort=sort)
         return [{**r, "as_of": str(r["as_of"]), "created_at": str(r["created_at"])} for r in rows]
 
@@ -440,7 +444,7 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
         from caretwin.risk.review import show
 
         ws = server.workspace()
-        f = show(ws, flag_id, reviewer=who.name, role=who.role, purpose=who.purpose)
+        f = show(ws, flag_id, **who.reviewing())
         return jsonable_encoder({**f, "history": asdict(f["history"])})
 
     @app.post("/api/review/flags/{flag_id}/identity", tags=["review"])
@@ -458,8 +462,7 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
         from caretwin.risk.review import decide as record_decision
 
         ws = server.workspace()
-        status = record_decision(ws, flag_id, body.decision, body.reason, reviewer=who.name, role=who.role,
-                                 purpose=who.purpose)
+        status = record_decision(ws, flag_id, body.decision, body.reason, **who.reviewing())
         return {"flag_id": flag_id, "status": status}
 
     # ------------------------------------------------------------------ models

@@ -172,14 +172,15 @@ def score_text(outcome: str, value: float) -> str:
 
 
 def _log(ws: Workspace, reviewer: str, role: str, purpose: str, what: str, flag_id: str | None = None,
-         member_id: str | None = None, conn: sa.Connection | None = None, **detail: Any) -> None:
+         member_id: str | None = None, conn: sa.Connection | None = None, where: str = "server",
+         **detail: Any) -> None:
     """Record a look or a change in the workspace's audit trail (member ids are pseudonyms already)."""
     if not reviewer:
         raise CaretwinError("say who is reviewing (a reviewer name)")
     kind, action = {"list": ("query", "E"), "show": ("read", "R"), "decide": ("change", "U"),
                     "export": ("export", "R")}[what]
     # at the command line or in a notebook the operating-system user is who acted; the reviewer's name is kept too
-    actor = Actor.local(purpose) if role == LOCAL else Actor(reviewer, role, purpose, "server")
+    actor = Actor.local(purpose) if role == LOCAL else Actor(reviewer, role, purpose, where)
     if actor.name != reviewer:
         detail = {"reviewer": reviewer, **detail}
     if actor.where:
@@ -206,7 +207,7 @@ REASONS = ("threshold", "rise")  # why a flag was raised: above the model's thre
 def list_flags(ws: Workspace, *, reviewer: str, role: str = LOCAL, purpose: str = "care_management",
                include_decided: bool = False, limit: int | None = None, offset: int = 0,
                region: str | None = None, why: str | None = None, model: str | None = None,
-               sort: str = "risk") -> list[dict[str, Any]]:
+               sort: str = "risk", where: str = "server") -> list[dict[str, Any]]:
     """The queue (open and deferred flags), a page of it with `limit` and `offset`, each with the member's
     region and the reasons in words. `region`, `why` (threshold or rise) and `model` narrow it; `sort` orders
     it by risk (highest first), region, reason or oldest. Looking at it is recorded, with the filters."""
@@ -216,7 +217,7 @@ def list_flags(ws: Workspace, *, reviewer: str, role: str = LOCAL, purpose: str 
         raise CaretwinError(f"why must be one of: {', '.join(REASONS)}")
     prepare(ws)
     asked = {k: v for k, v in (("region", region), ("why", why), ("model", model), ("sort", sort)) if v}
-    _log(ws, reviewer, role, purpose, "list", **asked)
+    _log(ws, reviewer, role, purpose, "list", where=where, **asked)
     f = review_flags.c
     q = sa.select(f.flag_id, f.member_id, f.model, f.version, f.outcome, f.as_of, f.score, f.why, f.status,
                   f.created_at, f.reasons, f.features)
@@ -277,7 +278,7 @@ def flag_member(ws: Workspace, flag_id: str) -> str:
 
 
 def show(ws: Workspace, flag_id: str, *, reviewer: str, role: str = LOCAL,
-         purpose: str = "care_management") -> dict[str, Any]:
+         purpose: str = "care_management", where: str = "server") -> dict[str, Any]:
     """One flag with its reasons, the member's history over the year before it (`context.History`) and the
     decisions so far; opening it is recorded."""
     prepare(ws)
@@ -287,7 +288,7 @@ def show(ws: Workspace, flag_id: str, *, reviewer: str, role: str = LOCAL,
             raise CaretwinError(f"no flag {flag_id!r} in the review queue")
         flag = dict(row._mapping)
         flag["decisions"] = _decisions(conn, flag_id)
-    _log(ws, reviewer, role, purpose, "show", flag_id, flag["member_id"])
+    _log(ws, reviewer, role, purpose, "show", flag_id, flag["member_id"], where=where)
     _explain(ws, [flag])
     flag["reasons"] = json.loads(flag["reasons"])
     flag["history"] = member_history(ws, flag["member_id"], flag["as_of"])
@@ -296,7 +297,7 @@ def show(ws: Workspace, flag_id: str, *, reviewer: str, role: str = LOCAL,
 
 
 def decide(ws: Workspace, flag_id: str, decision: str, reason: str, *, reviewer: str, role: str = LOCAL,
-           purpose: str = "care_management") -> str:
+           purpose: str = "care_management", where: str = "server") -> str:
     """Record a person's decision on a flag; accept and override close it, defer keeps it in the queue."""
     if decision not in DECISIONS:
         raise CaretwinError(f"decision must be one of: {', '.join(DECISIONS)}")
@@ -317,16 +318,17 @@ def decide(ws: Workspace, flag_id: str, decision: str, reason: str, *, reviewer:
         conn.execute(review_decisions.insert().values(flag_id=flag_id, decision=decision, reason=reason.strip(),
                                                       reviewer=reviewer, decided_at=_now()))
         conn.execute(review_flags.update().where(f.flag_id == flag_id).values(status=status))
-        _log(ws, reviewer, role, purpose, "decide", flag_id, row.member_id, conn=conn, decision=decision)
+        _log(ws, reviewer, role, purpose, "decide", flag_id, row.member_id, conn=conn, where=where,
+             decision=decision)
     return status
 
 
 def export_decisions(ws: Workspace, path: str | Path, *, reviewer: str, role: str = LOCAL,
-                     purpose: str = "quality_improvement") -> int:
+                     purpose: str = "quality_improvement", where: str = "server") -> int:
     """Every decision with its flag, as CSV (written aside, then renamed; text that a spreadsheet would run as a
     formula is quoted); returns the rows written."""
     prepare(ws)
-    _log(ws, reviewer, role, purpose, "export", file=Path(path).name)
+    _log(ws, reviewer, role, purpose, "export", file=Path(path).name, where=where)
     d, f = review_decisions.c, review_flags.c
     q = (sa.select(d.flag_id, f.member_id, f.model, f.version, f.outcome, f.as_of, f.score, f.why, d.decision,
                    d.reason, d.reviewer, d.decided_at)

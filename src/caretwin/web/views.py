@@ -377,7 +377,7 @@ def mount(app: FastAPI, server: Server) -> None:
                     sort: Annotated[str, Query(pattern="^(risk|region|reason|oldest)$")] = "risk") -> HTMLResponse:
         ws = server.workspace()
         chosen = {"region": region or None, "why": why or None, "sort": sort}
-        rows = list_flags(ws, reviewer=who.name, role=who.role, purpose=who.purpose, limit=PAGE_SIZE, offset=offset,
+        rows = list_flags(ws, **who.reviewing(), limit=PAGE_SIZE, offset=offset,
                           **chosen)
         regions = [r for (r,) in ws.con.execute("SELECT region_id FROM regions ORDER BY 1").fetchall()]
         capacity = ws.config.get("review", {}).get("capacity")
@@ -388,7 +388,7 @@ def mount(app: FastAPI, server: Server) -> None:
 
     @get("/review/{flag_id}")
     def flag_page(request: Request, flag_id: str, who: Principal = page("person.read")) -> HTMLResponse:
-        flag = show(server.workspace(), flag_id, reviewer=who.name, role=who.role, purpose=who.purpose)
+        flag = show(server.workspace(), flag_id, **who.reviewing())
         return render(request, "flag.html", who, flag=flag, score_text=score_text,
                       can_decide=authorize(who.role, "review.decide", who.purpose).allowed)
 
@@ -408,8 +408,7 @@ def mount(app: FastAPI, server: Server) -> None:
         checked_form(request, csrf)
         if not reason.strip():
             raise PageRefused(400, "a decision needs a reason: say why, in a few words", who)
-        status = record_decision(server.workspace(), flag_id, decision, reason, reviewer=who.name, role=who.role,
-                                 purpose=who.purpose)
+        status = record_decision(server.workspace(), flag_id, decision, reason, **who.reviewing())
         words = "stays in the queue (deferred)" if status == "deferred" else "has left the queue"
         return _done(request, "/review", f"Flag {flag_id}: {decision} recorded; it {words}.")
 
