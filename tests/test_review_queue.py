@@ -86,7 +86,7 @@ def test_a_pseudonym_is_turned_back_into_the_agencys_id_only_for_those_allowed_a
     member = pseudonymise(raw, ws.key())
     coordinator = Actor("cy", "care_coordinator", "care_management", "server")
     assert reidentify(ws, member, roster, actor=coordinator) == raw
-    with pytest.raises(CaretwinError, match="executive role may not re-identify"):
+    with pytest.raises(CaretwinError, match="executive role may not open a person's record"):
         reidentify(ws, member, roster, actor=Actor("dana", "executive", "planning", "server"))
     with pytest.raises(CaretwinError, match="not in members.csv"):
         reidentify(ws, UNKNOWN, roster, actor=coordinator)

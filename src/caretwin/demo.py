@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from caretwin.files import write_private
 from caretwin.ingest import LoadReport, ingest
 from caretwin.synth import CountyParams, write_extract
 from caretwin.workspace import Workspace
@@ -119,9 +119,7 @@ def _demo_users(ws: Workspace) -> dict[str, str]:
     logins = {name: secrets.token_urlsafe(12) for name in DEMO_ROLES}
     for name, password in logins.items():
         add_user(store_for(ws), name, DEMO_ROLES[name], password, trail=trail_for(ws), by="caretwin demo")
-    target = ws.path / "demo-logins.txt"
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write("# demo log-ins for `caretwin serve` (demo data only; delete this file for anything else)\n")
-        f.writelines(f"{name}\t{DEMO_ROLES[name]}\t{password}\n" for name, password in logins.items())
+    write_private(ws.path / "demo-logins.txt",
+                  "# demo log-ins for `caretwin serve` (demo data only; delete this file for anything else)\n"
+                  + "".join(f"{name}\t{DEMO_ROLES[name]}\t{password}\n" for name, password in logins.items()))
     return logins

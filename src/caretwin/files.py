@@ -32,6 +32,15 @@ def new_folder(target: Path, mode: int | None = None) -> Iterator[Path]:
         raise
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` readable by its owner only (mode 0600 from the start), written aside and renamed."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -206,9 +206,8 @@ class Server:
             q.append(now)
             allowed = len(q) <= LOGIN_LIMIT
         if not allowed:
-            self.trail.record(kind="security", action="E", subtype="session.create", agent=name[:64], role="unknown",
-                              purpose="administration", entity_type="session", outcome="4",
-                              detail={"from": client, "refused": "too many log-in attempts from this address"})
+            accounts.record_log_in(self.trail, name, None, where=client,
+                                   refused="too many log-in attempts from this address")
         return allowed
 
 
@@ -277,11 +276,9 @@ def create_app(workspace: str | Path, *, database: str | None = None, max_upload
         try:
             token, user = accounts.log_in(server.engine, body.name, body.password)
         except CaretwinError as exc:
-            server.trail.record(kind="login", action="E", subtype="session.create", agent=body.name[:64],
-                                role="unknown", purpose="administration", entity_type="session", outcome="4")
+            accounts.record_log_in(server.trail, body.name, None, where=client)
             raise HTTPException(401, str(exc)) from None
-        server.trail.record(kind="login", action="E", subtype="session.create", agent=user.name, role=user.role,
-                            purpose="administration", entity_type="session")
+        accounts.record_log_in(server.trail, body.name, user, where=client)
         return {"token": token, "name": user.name, "role": user.role}
 
     @app.delete("/api/session", tags=["session"])

@@ -17,10 +17,11 @@ import socket
 from pathlib import Path
 
 from caretwin.errors import CaretwinError
-from caretwin.governance.audit import LOCAL, PURPOSE_CODES, Actor, trail_for
-from caretwin.governance.policy import ACTION_WORDS, PERSON_LEVEL_ACTIONS, PERSON_PURPOSES, authorize
+from caretwin.governance.audit import LOCAL, Actor, trail_for
+from caretwin.governance.policy import Decision, authorize, authorize_local
 from caretwin.governance.store import store_for
-from caretwin.governance.users import User, log_in, log_out, user_for
+from caretwin.files import write_private
+from caretwin.governance.users import User, log_in, log_out, record_log_in, user_for
 
 
 def access_config(ws) -> dict:
@@ -49,18 +50,12 @@ def cli_log_in(ws, name: str, password: str) -> User:
     try:
         token, user = log_in(store_for(ws), name, password)
     except CaretwinError:
-        trail.record(kind="login", action="E", subtype="session.create", agent=name[:64], role="unknown",
-                     purpose="administration", entity_type="session", outcome="4", detail={"from": where})
+        record_log_in(trail, name, None, where=where)
         raise
     path = session_file(ws)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token)
-    os.replace(tmp, path)
-    trail.record(kind="login", action="E", subtype="session.create", agent=user.name, role=user.role,
-                 purpose="administration", entity_type="session", detail={"from": where})
+    write_private(path, token)
+    record_log_in(trail, name, user, where=where)
     return user
 
 
@@ -92,22 +87,21 @@ def cli_actor(ws, action: str, purpose: str) -> Actor:
             raise CaretwinError(f"{ws.path.name} requires log-in at the command line: run `caretwin login "
                                 f"{ws.path} --user NAME` first (or log in again: sessions end after 8 hours)")
         actor = Actor(user.name, user.role, purpose, socket.gethostname())
-        decision = authorize(user.role, action, purpose)
-        allowed, reason = decision.allowed, decision.reason
     else:
         actor = Actor.local(purpose)
-        allowed, reason = True, ""
-        if purpose not in PURPOSE_CODES:
-            allowed, reason = False, f"{purpose!r} is not a purpose of use; choose one of: {', '.join(PURPOSE_CODES)}"
-        elif action in PERSON_LEVEL_ACTIONS and purpose not in PERSON_PURPOSES:
-            allowed, reason = False, (f"to {ACTION_WORDS[action]} the purpose must be one of "
-                                      f"{', '.join(sorted(PERSON_PURPOSES))}, not {purpose!r}")
-    if not allowed:
+    decision = allowed(actor, action)
+    if not decision.allowed:
         trail_for(ws).record(kind="security", action="E", subtype=action, agent=actor.name, role=actor.role,
                              purpose=purpose[:64], entity_type="policy", outcome="4",
-                             detail={"refused": reason, "from": actor.where})
-        raise CaretwinError(reason)
+                             detail={"refused": decision.reason, "from": actor.where})
+        raise CaretwinError(decision.reason)
     return actor
 
 
-__all__ = ["LOCAL", "cli_actor", "cli_log_in", "cli_log_out", "cli_user", "default_purpose", "requires_login"]
+def allowed(actor: Actor, action: str) -> Decision:
+    """The policy's answer for `actor`: their role's, or the local user's (`policy.authorize_local`)."""
+    return authorize_local(action, actor.purpose) if actor.role == LOCAL else \
+        authorize(actor.role, action, actor.purpose)
+
+
+__all__ = ["LOCAL", "allowed", "cli_actor", "cli_log_in", "cli_log_out", "cli_user", "default_purpose", "requires_login"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from caretwin.governance.audit import PURPOSE_CODES
+
 ROLES = ("admin", "analyst", "care_coordinator", "executive", "auditor")
 PERSON_LEVEL = frozenset({"care_coordinator"})
 
@@ -72,4 +74,15 @@ def authorize(role: str, action: str, purpose: str) -> Decision:
     if purpose not in PURPOSES.get(role, ()):
         allowed = ", ".join(sorted(PURPOSES.get(role, ())))
         return Decision(False, f"the {role} role may not act for {purpose!r} (its purposes: {allowed})")
+    return Decision(True, "allowed")
+
+
+def authorize_local(action: str, purpose: str) -> Decision:
+    """For the workspace's own user at the command line or in a notebook (role `local`, no log-in): any purpose
+    of use we know, but an action on a person's record only for a purpose that needs one."""
+    if purpose not in PURPOSE_CODES:
+        return Decision(False, f"{purpose!r} is not a purpose of use; choose one of: {', '.join(PURPOSE_CODES)}")
+    if action in PERSON_LEVEL_ACTIONS and purpose not in PERSON_PURPOSES:
+        return Decision(False, f"to {ACTION_WORDS[action]} the purpose must be one of "
+                               f"{', '.join(sorted(PERSON_PURPOSES))}, not {purpose!r}")
     return Decision(True, "allowed")

@@ -121,6 +121,19 @@ def log_in(engine: Engine, name: str, password: str, *, ttl: timedelta = SESSION
     return token, User(row.name, row.role, True)
 
 
+def record_log_in(trail: AuditTrail, name: str, user: User | None, *, where: str = "",
+                  purpose: str = "administration", refused: str | None = None) -> None:
+    """Record a log-in: `user` when it succeeded, else (`user` None, or a `refused` reason) a refusal of the
+    name that was tried. Every door (the API, the dashboard, the command line) records through here."""
+    ok = user is not None and refused is None
+    detail = {**({"from": where} if where else {}), **({"refused": refused} if refused else {})}
+    throttled = refused is not None and user is None  # refused before any password was checked
+    trail.record(kind="security" if throttled else "login", action="E", subtype="session.create",
+                 agent=user.name if user else name[:64], role=user.role if user else "unknown",
+                 purpose=purpose if ok else "administration", entity_type="session", outcome="0" if ok else "4",
+                 detail=detail)
+
+
 def user_for(engine: Engine, token: str) -> User | None:
     """The user a live session token belongs to, or None (unknown, expired, revoked or disabled)."""
     q = (sa.select(users.c.name, users.c.role).join(sessions, sessions.c.user_name == users.c.name)

@@ -20,8 +20,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from caretwin.errors import CaretwinError
+from caretwin.governance.access import allowed
 from caretwin.governance.audit import Actor, record_event, trail_for
-from caretwin.governance.policy import PERSON_LEVEL, PERSON_PURPOSES, ROLES
 from caretwin.governance.privacy import pseudonymise
 from caretwin.workspace import Workspace
 
@@ -29,6 +29,8 @@ MONTHS = 12
 SINGULAR = {"admissions": "admission", "ED visits": "ED visit", "crisis episodes": "crisis episode",
             "visits missed by providers": "visit missed by a provider"}
 ACRONYMS = {"hcbs": "HCBS", "snf": "nursing facility"}
+STAYS = {"inpatient": "admitted to hospital", "snf": "in a nursing facility", "crisis": "crisis episode",
+         "observation": "hospital observation"}  # encounter classes that are stays, in words
 
 
 def _line(service_line: str) -> str:
@@ -72,26 +74,28 @@ def member_history(ws: Workspace, member_id: str, until: date, *, months: int = 
     row = next(iter(rows("SELECT region_id, birth_year FROM members WHERE member_id = $m")), None)
     h = History(member_id, row[0] if row else None, until.year - row[1] if row and row[1] else None, since, until)
     events: list[Event] = []
+    counted = {"inpatient": "admissions", "emergency": "ED visits", "crisis": "crisis episodes"}
+    h.counts = dict.fromkeys([*counted.values(), "visits missed by providers"], 0)
     for cls, admit, discharge, disposition in rows("""
             SELECT encounter_class, admit_date, discharge_date, discharge_disposition FROM encounters
             WHERE member_id = $m AND admit_date BETWEEN $a AND $b"""):
+        if cls in counted:
+            h.counts[counted[cls]] += 1
         if cls == "emergency":
             events.append(Event(admit, "ED visit"))
-        elif cls in ("inpatient", "snf", "crisis", "observation"):
+        elif cls in STAYS:
             n = (discharge - admit).days if discharge else None
             days = "still in" if n is None else "same day" if n == 0 else f"{n} day{'s' if n != 1 else ''}"
             to = f", to {disposition.replace('_', ' ')}" if disposition else ""
-            what = {"inpatient": "admitted to hospital", "snf": "in a nursing facility", "crisis": "crisis episode",
-                    "observation": "hospital observation"}[cls]
-            events.append(Event(admit, f"{what} ({days}{to})"))
+            events.append(Event(admit, f"{STAYS[cls]} ({days}{to})"))
     for line, start, end, hours in rows("""
             SELECT service_line, start_date, end_date, hours_per_week FROM authorizations
             WHERE member_id = $m AND start_date <= $b AND (end_date IS NULL OR end_date >= $a)"""):
         a_week = f", {hours:g} h a week" if hours else ""
         events.append(Event(start, f"{_line(line)} authorised{a_week}"
                                    + ("" if end is None or end > until else f" (ended {end})")))
-    missed = rows("""SELECT count(*) FILTER (WHERE status = 'missed_provider'), count(*) FROM visits
-            WHERE member_id = $m AND scheduled_date BETWEEN $a AND $b""")[0]
+    h.counts["visits missed by providers"] = rows("""SELECT count(*) FROM visits WHERE member_id = $m
+            AND status = 'missed_provider' AND scheduled_date BETWEEN $a AND $b""")[0][0]
     for line, received in rows("""
             SELECT service_line, received_date FROM referrals WHERE member_id = $m AND received_date <= $b
             AND (start_of_care_date IS NULL OR start_of_care_date > $b) AND status IN ('pending', 'authorized')"""):
@@ -103,11 +107,6 @@ def member_history(ws: Workspace, member_id: str, until: date, *, months: int = 
     for day, kind, severity in rows("""SELECT incident_date, incident_type, severity FROM incidents
             WHERE member_id = $m AND incident_date BETWEEN $a AND $b"""):
         events.append(Event(day, f"incident: {kind.replace('_', ' ')} ({severity})"))
-    words = [e.what for e in events]
-    h.counts = {"admissions": sum(w.startswith("admitted") for w in words),
-                "ED visits": words.count("ED visit"),
-                "crisis episodes": sum(w.startswith("crisis") for w in words),
-                "visits missed by providers": int(missed[0])}
     h.events = sorted(events, key=lambda e: e.day, reverse=True)[:limit]
     return h
 
@@ -128,14 +127,12 @@ def reidentify(ws: Workspace, member_id: str, roster: str | Path | None = None, 
     workspace's own, `workspace_roster`). Refused unless `actor` has person-level access for a purpose that
     needs it; every request is recorded."""
     actor = actor or Actor.local("care_management")
-    allowed_role = actor.role in PERSON_LEVEL or actor.role not in ROLES  # not in ROLES: the local user
-    if not allowed_role or actor.purpose not in PERSON_PURPOSES:
-        reason = (f"the {actor.role} role may not re-identify a member" if not allowed_role else
-                  f"re-identification needs a purpose of {', '.join(sorted(PERSON_PURPOSES))}, not {actor.purpose!r}")
+    decision = allowed(actor, "person.read")
+    if not decision.allowed:
         trail_for(ws).record(kind="security", action="R", subtype="member.reidentify", agent=actor.name,
                              role=actor.role, purpose=actor.purpose[:64], entity_type="member", entity_id=member_id,
-                             outcome="4", detail={"refused": reason})
-        raise CaretwinError(reason)
+                             outcome="4", detail={"refused": decision.reason})
+        raise CaretwinError(decision.reason)
     if roster is None:
         roster, default_column = workspace_roster(ws)
         column = column or default_column

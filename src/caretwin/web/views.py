@@ -219,15 +219,15 @@ def mount(app: FastAPI, server: Server) -> None:
         try:
             token, user = accounts.log_in(server.engine, name, password)
         except CaretwinError as exc:
-            server.trail.record(kind="login", action="E", subtype="session.create", agent=name[:64], role="unknown",
-                                purpose="administration", entity_type="session", outcome="4")
+            accounts.record_log_in(server.trail, name, None, where=client)
             return again(f"{str(exc)[:1].upper()}{str(exc)[1:].rstrip('.')}.", 401)
         if purpose not in PURPOSES[user.role]:
             accounts.log_out(server.engine, token)
+            accounts.record_log_in(server.trail, name, user, where=client,
+                                   refused=f"the {user.role} role may not act for {purpose[:32]!r}")
             words = " or ".join(PURPOSE_WORDS[p] for p in sorted(PURPOSES[user.role]))
             return again(f"As {_a(user.role)} you may work for {words}; choose one of those.", 403)
-        server.trail.record(kind="login", action="E", subtype="session.create", agent=user.name, role=user.role,
-                            purpose=purpose, entity_type="session")
+        accounts.record_log_in(server.trail, name, user, where=client, purpose=purpose)
         res = RedirectResponse(landing(user.role, _local(next)), status_code=303)
         for key, value in ((SESSION, token), (PURPOSE, purpose)):
             res.set_cookie(key, value, httponly=True, samesite="strict", max_age=8 * 3600, secure=_tls(request))
