@@ -223,6 +223,7 @@ def synth(
     format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
     defects: Annotated[float, typer.Option(help="Share of rows given a known defect (listed in manifest.json).", min=0.0, max=0.49)] = 0.0,
     params: Annotated[Path | None, typer.Option("--params", help="Engine parameter file (TOML) the history is run with.")] = None,
+    report: Annotated[bool, typer.Option("--report", help="Then print its headline figures against published ones.")] = False,
 ) -> None:
     """Write a synthetic county as a canonical extract, its history run by the simulation engine."""
     from caretwin.simulate import declared_params
@@ -242,6 +243,11 @@ def synth(
         typer.echo(f"  {name:<16}{n:>12,}")
     typer.echo(f"wrote {total:,} rows to {result.path} in {time.perf_counter() - t0:.1f} s"
                + (f"; {result.manifest['defects']['count']:,} defects listed in manifest.json" if defects else ""))
+    if report:
+        from caretwin.synth.plausibility import plausibility
+        from caretwin.synth.plausibility import report as plausibility_report
+
+        typer.echo("\n" + plausibility_report(plausibility(result.path)))
 
 
 @app.command()

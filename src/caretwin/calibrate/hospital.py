@@ -32,7 +32,7 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     data = f"{n:,} inpatient stays (psychiatric excluded) admitted 45+ days before the end, {span(w)}"
     if n < 20:
         return [Estimate(name, None, supported=False, data=data, note="fewer than 20 inpatient stays")
-                for name in ("dur_los_by_tier", "p_inpatient_death", "p_discharge_snf", "p_discharge_snf_65plus",
+                for name in ("dur_los_by_tier", "p_inpatient_death", "p_inpatient_death_child", "p_discharge_snf", "p_discharge_snf_65plus",
                              "p_discharge_home_health", "p_discharge_hcbs", "max_delayed_discharge_days")]
     los, tier, age, disp = stays["los"].astype(float), stays["tier"], stays["age"], np.asarray(stays["disp"], object)
     out = []
@@ -54,8 +54,9 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
                         note="best-fitting family by tier (geometric vs shifted Poisson): " + ", ".join(family)))
     need_snf = np.isin(disp, ("snf", "home_without_support"))
     old = age >= 65
-    for name, hit, among in (("p_inpatient_death", disp == "died", np.ones(n, bool)),
-                             ("p_discharge_snf", need_snf, ~old), ("p_discharge_snf_65plus", need_snf, old),
+    for name, hit, among in (("p_inpatient_death", disp == "died", age >= 18),
+                             ("p_inpatient_death_child", disp == "died", age < 18),
+                             ("p_discharge_snf", need_snf, ~old & (age >= 18)), ("p_discharge_snf_65plus", need_snf, old),
                              ("p_discharge_home_health", disp == "home_health", np.ones(n, bool)),
                              ("p_discharge_hcbs", disp == "hcbs", stays["svc"] == 0)):
         k, m = float(hit[among].sum()), float(among.sum())

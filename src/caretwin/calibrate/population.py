@@ -71,10 +71,11 @@ def enrolment(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     # (members with no open service: unmet need, which the data do not record, raises the rate for the others)
     k, = con.execute(f"""SELECT count(*) FROM encounters x JOIN _cal_mw mw ON mw.member_id = x.member_id
          AND mw.week = {week_of('x.admit_date', w)}
-        WHERE x.encounter_class = 'snf' AND x.admit_date BETWEEN {s} AND {e} AND x.discharge_date IS NULL
+        WHERE x.encounter_class = 'snf' AND x.admit_date BETWEEN {s} AND {e}
+          AND (x.discharge_date IS NULL OR x.discharge_disposition = 'died')
           AND mw.tier >= 3 AND mw.svc = 0 AND NOT mw.away AND NOT mw.recent_service
-          AND NOT EXISTS (SELECT 1 FROM encounters i WHERE i.member_id = x.member_id AND i.encounter_class = 'inpatient'
-                          AND i.discharge_date = x.admit_date)""").fetchone()
+          AND NOT EXISTS (SELECT 1 FROM encounters i WHERE i.member_id = x.member_id
+                          AND i.encounter_class IN ('inpatient', 'snf') AND i.discharge_date = x.admit_date)""").fetchone()
     py, = con.execute("""SELECT count(*) * 7 / 365.0 FROM _cal_mw
         WHERE NOT away AND tier >= 3 AND svc = 0 AND NOT recent_service""").fetchone()
     out.append(Estimate("rate_institutionalisation", k / py, gamma_rate_draws(k, py, n_draws, seed + 2),

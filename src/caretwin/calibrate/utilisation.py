@@ -21,7 +21,7 @@ def _cells(con, w: Window, events_sql: str, where: str = "TRUE") -> dict[str, np
             JOIN _cal_mw mw ON mw.member_id = ev.member_id AND mw.week = {week_of('ev.d', w)} AND NOT mw.away
             WHERE {where} GROUP BY ALL
         )
-        SELECT mw.tier, mw.housing, mw.smi, mw.sud, mw.age >= 65 AS old, mw.svc, count(*) AS n,
+        SELECT mw.tier, mw.housing, mw.smi, mw.sud, mw.age >= 65 AS old, mw.age < 18 AS child, mw.svc, count(*) AS n,
                coalesce(sum(hit.y), 0) AS y
         FROM _cal_mw mw LEFT JOIN hit USING (member_id, week)
         WHERE NOT mw.away AND {where} GROUP BY ALL ORDER BY ALL""").fetchnumpy()
@@ -36,6 +36,7 @@ def _design(c: dict[str, np.ndarray], ref_tier: int = 2) -> tuple[np.ndarray, li
     housing = np.asarray(c["housing"], object)
     cols |= {"at_risk": (housing == "at_risk").astype(float), "homeless": (housing == "homeless").astype(float),
              "smi": c["smi"].astype(float), "sud": c["sud"].astype(float), "old": c["old"].astype(float),
+             "child": c["child"].astype(float),
              "waiting": (c["svc"] == 1).astype(float), "in_service": (c["svc"] == 2).astype(float)}
     return np.column_stack(list(cols.values())), list(cols)
 
@@ -99,10 +100,11 @@ def admissions(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     fit, B = _fit(adm, n_draws, seed + 2)
     data = f"{int(fit.events):,} direct admissions over {fit.exposure:,.0f} person-years at home, {span(w)}"
     out.append(Estimate("rate_admission", *fit.multiplier("intercept", B), method, data,
-                        note="tier 2, under 65, stably housed, no SMI/SUD; readmission windows excluded"))
+                        note="tier 2, aged 18-64, stably housed, no SMI/SUD; readmission windows excluded"))
     v, d = _tier_tuple(fit, B)
     out.append(Estimate("rel_admission_by_tier", v, d, method, data, note="tier 2 is the reference (1)"))
     out.append(Estimate("rel_admission_65plus", *fit.multiplier("old", B), method, data))
+    out.append(Estimate("rel_admission_child", *fit.multiplier("child", B), method, data))
     return out
 
 

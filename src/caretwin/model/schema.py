@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-SCHEMA_VERSION = "1.2.0"
+SCHEMA_VERSION = "1.3.0"
 
 DType = Literal["string", "integer", "float", "boolean", "date"]
 
@@ -37,6 +37,7 @@ SERVICE_LINES = (
     "supportive_housing",
     "care_coordination",
     "ambulatory",
+    "nursing_facility",  # long-stay nursing-facility care (custodial); snf is post-acute
 )
 RURALITY = ("urban", "suburban", "rural", "frontier", "unknown")
 SEX = ("female", "male", "other", "unknown")
@@ -69,6 +70,7 @@ DISCHARGE_DISPOSITIONS = (
     "against_advice",
     "died",
     "still_in_care",
+    "nursing_facility",  # a permanent move to long-stay care
 )
 SEVERITY = ("low", "moderate", "high", "critical")
 AGE_BANDS = ("0-17", "18-44", "45-64", "65-74", "75-84", "85+")

@@ -52,7 +52,7 @@ def simulate(workspace: Workspace | str | os.PathLike[str], *, params: str | os.
 
 def headline(result: RunResult) -> list[tuple[str, str, float, float, float]]:
     """Whole-horizon totals (or last-week values for stocks) with 5/50/95% across replications."""
-    from caretwin.simulate.metrics import SLOTS
+    from caretwin.simulate.metrics import COST_CATEGORIES, SLOTS
 
     rows = []
     for metric, line in (("referrals", "hcbs"), ("starts", "hcbs"), ("waitlist", "hcbs"), ("missed_visits", "hcbs"),
@@ -65,8 +65,6 @@ def headline(result: RunResult) -> list[tuple[str, str, float, float, float]]:
         v = x[:, -1] if m.kind == "stock" else x.sum(axis=1)
         rows.append((metric + ("" if line == "all" else f" ({line})") + (" at end" if m.kind == "stock" else ""),
                      m.unit, *np.quantile(v, (0.05, 0.5, 0.95))))
-    cost = result.metrics[:, :, :, 0, [SLOTS("cost", c) for c in ("hcbs", "home_health", "emergency", "inpatient", "snf",
-                                                                 "crisis", "crisis_stabilization", "supportive_housing",
-                                                                 "care_coordination")]].sum(axis=(1, 2, 3))
+    cost = result.metrics[:, :, :, 0, [SLOTS("cost", c) for c in COST_CATEGORIES]].sum(axis=(1, 2, 3))
     rows.append(("cost, all categories", "currency", *np.quantile(cost, (0.05, 0.5, 0.95))))
     return rows

@@ -13,10 +13,13 @@ from caretwin.simulate.modules.services import UNKNOWN_END
 from caretwin.simulate.state import (
     ACTIVE,
     CSU,
+    ENROLLED,
     HOME,
     HOSPITAL,
+    INSTITUTIONALISED,
     LINE,
     NONE,
+    NURSING,
     PENDING,
     SNF,
     WAITING,
@@ -25,6 +28,8 @@ from caretwin.simulate.state import (
 )
 from caretwin.workspace import Workspace
 
+# Medicare covers at most 100 days of post-acute SNF care (42 CFR 409.61(b)); a stay open longer is long-stay care
+POST_ACUTE_DAYS = 100
 HOURS_PER_FTE = 35.0  # used only to turn staffed hours into headcount when the data have no workforce rows
 
 
@@ -107,7 +112,8 @@ def from_workspace(ws: Workspace, as_of: date | None = None) -> World:
                coalesce(ref.r.authorized_date, ref.r.received_date) - DATE '{day0}' AS authorised,
                coalesce(au.a.hours_per_week, ref.r.hours_per_week, 0) AS hours, au.a.provider_id AS provider_id,
                stay.s.encounter_class AS stay_class, stay.s.service_line AS stay_line,
-               coalesce(stay.s.ready_for_discharge_date, stay.s.admit_date + 4) - DATE '{day0}' AS ready
+               coalesce(stay.s.ready_for_discharge_date, stay.s.admit_date + 4) - DATE '{day0}' AS ready,
+               stay.s.admit_date - DATE '{day0}' AS admitted
         FROM members m JOIN _sim_regions r USING (region_id)
         LEFT JOIN member_features f USING (member_id) LEFT JOIN h USING (member_id) LEFT JOIN ref USING (member_id)
         LEFT JOIN au ON au.referral_id = ref.r.referral_id LEFT JOIN stay USING (member_id)
@@ -169,6 +175,10 @@ def _world(day0: date, region_ids, rurality, travel, m: dict, p: dict, costs: di
     loc = np.full(n, HOME, np.int8)
     loc[stay_class == "inpatient"] = HOSPITAL
     loc[stay_class == "snf"] = SNF
+    # long-stay residents: a stay in a nursing facility, or a SNF stay open longer than post-acute care lasts
+    admitted = np.nan_to_num(_num(m["admitted"]), nan=0.0)
+    resident = (stay_class == "snf") & ((stay_line == "nursing_facility") | (admitted < -POST_ACUTE_DAYS))
+    loc[resident] = NURSING
     loc[(stay_class == "crisis") & (stay_line == "crisis_stabilization")] = CSU
     members = Columns(
         region=np.asarray(m["region"], np.int16), age=np.clip(np.asarray(m["age"], float), 0, 127).astype(np.int8),
@@ -179,6 +189,7 @@ def _world(day0: date, region_ids, rurality, travel, m: dict, p: dict, costs: di
         ti_authorised=np.nan_to_num(_num(m["authorised"])).astype(np.int32), loc=loc,
         ti_ready=np.nan_to_num(_num(m["ready"])).astype(np.int32),
         ti_service_end=np.full(n, UNKNOWN_END, np.int32),  # drawn per replication by the demand module
+        status=np.where(resident, INSTITUTIONALISED, ENROLLED).astype(np.int8),
     )
     return World(start=day0, region_ids=tuple(region_ids), rurality=rurality, travel=travel, members=members,
                  providers=providers, provider_ids=tuple(p["provider_id"]), unit_costs=costs)

@@ -27,8 +27,8 @@ GROUPS: tuple[tuple[str, str], ...] = (
 )
 
 COMMUNITY = ("hcbs", "home_health")
-BEDS = ("hospital", "snf", "crisis_stabilization", "supportive_housing")
-COST_CATEGORIES = ("hcbs", "home_health", "emergency", "inpatient", "snf", "crisis", "crisis_stabilization",
+BEDS = ("hospital", "snf", "crisis_stabilization", "supportive_housing", "nursing_facility")
+COST_CATEGORIES = ("hcbs", "home_health", "emergency", "inpatient", "snf", "nursing_facility", "crisis", "crisis_stabilization",
                    "supportive_housing", "care_coordination")
 
 

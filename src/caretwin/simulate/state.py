@@ -16,7 +16,7 @@ LINE = {name: i for i, name in enumerate(SERVICE_LINES)}
 # member.status
 NOT_YET, ENROLLED, DISENROLLED, DIED, INSTITUTIONALISED = range(5)
 # member.loc: where the member is today
-HOME, HOSPITAL, SNF, CSU, BOARDING = range(5)
+HOME, HOSPITAL, SNF, CSU, BOARDING, NURSING = range(6)  # NURSING: a nursing-facility resident
 # member.svc: the member's community service episode (HCBS or home health)
 NONE, PENDING, WAITING, ACTIVE = range(4)
 # member.need: post-acute need decided at admission

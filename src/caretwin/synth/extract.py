@@ -33,7 +33,8 @@ FORMATS = ("csv", "parquet")
 AUTH_DAYS = 365  # authorisations are renewed yearly
 UNIT_COSTS = (  # illustrative 2024 US Medicaid-scale unit costs; replace with the agency's fee schedule
     ("hcbs_hour", "hour", 28.0), ("home_health_visit", "visit", 145.0), ("ed_visit", "encounter", 780.0),
-    ("inpatient_day", "bed_day", 2900.0), ("snf_day", "bed_day", 265.0), ("csu_day", "bed_day", 950.0),
+    ("inpatient_day", "bed_day", 2900.0), ("snf_day", "bed_day", 265.0),
+    ("nursing_facility_day", "bed_day", 240.0), ("csu_day", "bed_day", 950.0),
     ("mobile_crisis_episode", "episode", 1100.0), ("care_coordination_month", "member_month", 120.0),
     ("supportive_housing_day", "bed_day", 45.0),
 )
@@ -45,7 +46,7 @@ RURALITY_NAMES = ("urban", "suburban", "rural", "frontier")
 LINE_LABEL = {
     "hcbs": "Home Care", "home_health": "Home Health", "behavioral_health": "Behavioral Health",
     "mobile_crisis": "Mobile Crisis Team", "crisis_stabilization": "Crisis Stabilization Unit",
-    "snf": "Skilled Nursing", "hospital": "Hospital", "supportive_housing": "Supportive Housing",
+    "snf": "Skilled Nursing", "nursing_facility": "Nursing Facility", "hospital": "Hospital", "supportive_housing": "Supportive Housing",
     "care_coordination": "Care Coordination",
 }
 
@@ -126,7 +127,8 @@ class _Builder:
             names.append(f"Region {r + 1:02d} {LINE_LABEL[line]} {counter[(r, line)]}")
             near = np.flatnonzero((c.travel[r] <= c.engine_params.travel_limit_minutes) & (np.arange(R) != r)) if pr["is_staffed"][k] else []
             served.append(";".join(f"R{j + 1:02d}" for j in near) or None)
-        unit = np.where(pr["is_staffed"], 1, np.where(np.isin(pr["line"], [LINE["snf"], LINE["hospital"], LINE["crisis_stabilization"]]), 0,
+        unit = np.where(pr["is_staffed"], 1, np.where(np.isin(pr["line"], [LINE["snf"], LINE["hospital"], LINE["crisis_stabilization"],
+                                                                                  LINE["nursing_facility"]]), 0,
                         np.where(pr["line"] == LINE["mobile_crisis"], 3, np.where(pr["line"] == LINE["supportive_housing"], 4, 2))))
         self.register("pr", {"i": np.arange(P), "line": pr["line"], "region": pr["region"], "cap": np.round(pr["capacity"], 1),
                              "unit": unit, "open": pr["open"], "closed": pr["closed_day"], "opened": pr["opened_day"]})

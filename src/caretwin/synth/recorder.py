@@ -18,7 +18,7 @@ from caretwin.simulate.state import (
     NEED_HOME_HEALTH,
     NEED_PSYCH,
     NEVER,
-    SNF,
+    NURSING,
     WAITING,
 )
 from caretwin.synth.state import Log, Records
@@ -62,7 +62,7 @@ class Recorder:
         self.enroll_end = np.full(n, NEVER, np.int32)
         self.death = np.full(n, NEVER, np.int32)
         self.facility = {}
-        for line in ("hospital", "snf", "crisis_stabilization", "mobile_crisis"):
+        for line in ("hospital", "snf", "crisis_stabilization", "mobile_crisis", "nursing_facility"):
             f = np.full(sim.world.n_regions, -1, np.int32)
             sel = np.flatnonzero(pr.line == LINE[line])
             f[pr.region[sel][::-1]] = sel[::-1]  # the region's first provider of the line
@@ -95,6 +95,10 @@ class Recorder:
                                 ended=NEVER, status=np.where(m.svc[on] == ACTIVE, STARTED, AUTHORISED),
                                 hours=m.hours[on], provider=m.provider[on], priority=m.priority[on])
         self.episode[on] = idx
+        residents = np.flatnonzero(m.loc == NURSING)
+        self.stay[residents] = self._stay(residents, "snf", self.facility["nursing_facility"][m.region[residents]],
+                                          m.ti_admit[residents], NEVER - 1, NEVER, -1, -1,
+                                          self._dx("inpatient", residents, first_day))
 
     # ------------------------------------------------------------------ community services
     def episodes_opened(self, sim, members, day) -> None:
@@ -179,11 +183,14 @@ class Recorder:
         if status in (DIED, DISENROLLED):
             self.enroll_end[members] = np.minimum(self.enroll_end[members], day)
         if status == INSTITUTIONALISED:
-            # from the community: a nursing-facility stay with no end (post-acute long stays already have theirs)
-            home = members[sim.m.loc[members] != SNF]
-            if len(home):
-                self.stay[home] = self._stay(home, "snf", self.facility["snf"][sim.m.region[home]], day, NEVER - 1,
-                                             NEVER, -1, -1, self._dx("inpatient", home, day))
+            self.moved_in(sim, members, day)
+
+    def moved_in(self, sim, members, day) -> None:
+        """A permanent move: any open stay ends with it, and a nursing-facility stay with no end begins."""
+        self._end_stays(members, day, DISP["nursing_facility"])
+        if len(members):
+            self.stay[members] = self._stay(members, "snf", self.facility["nursing_facility"][sim.m.region[members]], day,
+                                            NEVER - 1, NEVER, -1, -1, self._dx("inpatient", members, day))
 
     # ------------------------------------------------------------------ acute care
     def ed_visits(self, sim, members, admitted, day) -> None:
@@ -203,13 +210,14 @@ class Recorder:
         disp = np.array([NEED_TO_DISP.get(int(x), DISP["home"]) for x in need], np.int8)
         self._end_stays(members, day, disp)
 
-    def snf_events(self, sim, start, end, gone, day) -> None:
+    def snf_events(self, sim, start, end, gone, moved, day) -> None:
         m = sim.m
         self._end_stays(start, day, DISP["snf"])
         if len(start):
             self.stay[start] = self._stay(start, "snf", self.facility["snf"][m.region[start]], day, NEVER - 1, NEVER, -1, -1,
                                           self._dx("inpatient", start, day))
-        self._end_stays(end, day, np.where(m.long_stay[end], DISP["died"], DISP["home"]).astype(np.int8))
+        self.moved_in(sim, moved, day)
+        self._end_stays(end[~np.isin(end, moved)], day, DISP["home"])
         self._end_stays(gone, day, DISP["home_without_support"])
 
     def crisis(self, sim, members, needs_bed, day) -> None:

@@ -16,7 +16,18 @@ from caretwin.model.schema import RACE_ETHNICITY
 from caretwin.rng import stream
 from caretwin.simulate.engine import declared_params
 from caretwin.simulate.params import Params
-from caretwin.simulate.state import ACTIVE, ENROLLED, LINE, NOT_YET, Columns, World
+from caretwin.simulate.state import (
+    ACTIVE,
+    ENROLLED,
+    HOME,
+    INSTITUTIONALISED,
+    LINE,
+    NOT_YET,
+    NURSING,
+    WAITING,
+    Columns,
+    World,
+)
 from caretwin.synth.params import CountyParams
 
 STABLE, AT_RISK, HOMELESS = 0, 1, 2
@@ -48,7 +59,9 @@ def _annual(p: Params, m: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     ref = ref * np.where(m["caregiver"], 1.0, p.rel_hcbs_referral_no_caregiver)
     band = np.digitize(age, [18, 65, 80])
     death = np.array(p.rate_death_by_age)[band] * np.array(p.rel_death_by_tier)[tier]
-    adm = p.rate_admission * np.array(p.rel_admission_by_tier)[tier] * np.where(age >= 65, p.rel_admission_65plus, 1.0)
+    adm = p.rate_admission * np.array(p.rel_admission_by_tier)[tier] * np.where(
+        age >= 65, p.rel_admission_65plus, np.where(age < 18, p.rel_admission_child, 1.0))
+    adm = adm + p.rate_ed * np.array(p.rel_ed_by_tier)[tier] * p.p_ed_admitted  # admissions through the ED
     adm = adm * np.where(m["smi"], 1.3, 1.0) * np.where(m["sud"], 1.2, 1.0) * np.array(p.rel_by_housing)[m["housing"]]
     crisis = np.where(m["smi"] | m["sud"], p.rate_crisis_bh, p.rate_crisis_other)
     return {"referral": ref, "death": death, "admission": adm, "crisis": crisis}
@@ -139,8 +152,12 @@ def build_population(cp: CountyParams, p: Params | None = None) -> Population:
     exit_rate = 365.0 / p.dur_hcbs_service_days + rates["death"] + p.rate_disenroll * p.rel_disenroll_in_service
     prevalence = rates["referral"] / (rates["referral"] + exit_rate)
     ip_daily = rates["admission"] / 365.0
-    p_snf = np.where(age >= 65, p.p_discharge_snf_65plus, p.p_discharge_snf)
-    snf_census = np.bincount(region, weights=ip_daily * p_snf * p.dur_snf_days * (1 + 3 * p.p_snf_long_stay), minlength=R)
+    p_snf = np.where(age >= 65, p.p_discharge_snf_65plus, np.where(age >= 18, p.p_discharge_snf, 0.0))
+    snf_census = np.bincount(region, weights=ip_daily * p_snf * p.dur_snf_days, minlength=R)
+    # long-stay residents: moves from the community (tiers 3-4) and from post-acute stays, times the remaining life
+    nf_entries = np.where((tier >= 3) & (age >= 18), p.rate_institutionalisation, 0.0) + np.where(
+        age >= 18, ip_daily * 365.0 * p_snf * p.p_snf_long_stay, 0.0)
+    nf_census = np.bincount(region, weights=nf_entries * p.dur_institutional_days / 365.0, minlength=R)
     csu_census = np.bincount(region, weights=rates["crisis"] / 365.0 * p.p_crisis_needs_bed * p.dur_csu_days, minlength=R)
     hh_census = np.bincount(region, weights=ip_daily * 1.5 * p.p_discharge_home_health * p.dur_home_health_days, minlength=R)
     homeless = np.bincount(region, weights=housing == HOMELESS, minlength=R)
@@ -153,7 +170,8 @@ def build_population(cp: CountyParams, p: Params | None = None) -> Population:
         for share in rng.dirichlet(np.full(max(1, int(round(hh_fte / 15))), 4.0)):
             add("home_health", r, 0.0, max(1.0, round(hh_fte * share)))
         add("hospital", r, float(max(10, round(population[r] * 2.4 / 1000))))
-        add("snf", r, float(max(1, np.ceil(snf_census[r] * cp.snf_bed_ratio_by_rurality[rural[r]]))))
+        add("snf", r, float(max(1, np.round(snf_census[r] * cp.snf_bed_ratio_by_rurality[rural[r]]))))
+        add("nursing_facility", r, float(max(1, np.ceil(nf_census[r] / cp.nursing_facility_occupancy))))
         if rural[r] <= 1:
             add("crisis_stabilization", r, float(max(2, np.ceil(csu_census[r] * cp.csu_bed_ratio * 2.0))))
         add("mobile_crisis", r, float(1 + in_region[r] // 50_000))
@@ -166,9 +184,21 @@ def build_population(cp: CountyParams, p: Params | None = None) -> Population:
     pr = Columns(line=line, region=np.array(rows["region"], np.int16), capacity=np.array(rows["capacity"]),
                  budget_fte=budget, headcount=np.round(budget * rng.uniform(0.85, 0.97, P)).astype(np.int32))
     opened = d0 - rng.integers(365, 20 * 365, P).astype(np.int32)
+    # ---------------------------------------------------------------- nursing-facility residents
+    rng = stream(seed, "seed-residents")
+    resident = np.zeros(n, bool)
+    for r in range(R):
+        cands = np.flatnonzero((region == r) & (start <= d0) & (nf_entries > 0))
+        k = min(len(cands), int(round(nf_census[r])))
+        if k:
+            w = nf_entries[cands]
+            resident[rng.choice(cands, size=k, replace=False, p=w / w.sum())] = True
+    m.status[resident] = INSTITUTIONALISED
+    m["loc"] = np.where(resident, NURSING, HOME).astype(np.int8)
+    m["ti_admit"] = np.where(resident, d0 - rng.exponential(p.dur_institutional_days, n), 0).astype(np.int32)
     # ---------------------------------------------------------------- services already running
     rng = stream(seed, "seed-services")
-    eligible = np.flatnonzero((start <= d0) & (rng.random(n) < prevalence))
+    eligible = np.flatnonzero((start <= d0) & ~resident & (rng.random(n) < prevalence))
     received = (d0 - rng.integers(30, 3 * 365, len(eligible))).astype(np.int32)
     hours = np.round(np.array(p.hcbs_hours_by_tier)[tier[eligible] - 1] * rng.uniform(0.75, 1.25, len(eligible)) * 2) / 2
     visits = np.clip(np.ceil(hours / 4), 1, 7).astype(np.int8)
@@ -185,19 +215,25 @@ def build_population(cp: CountyParams, p: Params | None = None) -> Population:
     authorised = received + rng.integers(3, 20, len(eligible)).astype(np.int32)
     started = authorised + rng.integers(5, 60, len(eligible)).astype(np.int32)
     remaining = np.maximum(1, rng.exponential(p.dur_hcbs_service_days, len(eligible))).astype(np.int32)
+    # demand beyond the agencies' staff: a waiting list of authorised members, months old
+    waits = rng.random(len(eligible)) < cp.hcbs_waitlist_share
+    received[waits] = d0 - rng.integers(7, 365, int(waits.sum()))
+    authorised[waits] = np.minimum(received[waits] + rng.integers(3, 20, int(waits.sum())), d0 - 1)
+    provider[waits] = -1
     svc = {k: np.zeros(n, dt) for k, dt in (("svc", np.int8), ("svc_line", np.int8), ("provider", np.int32),
                                              ("hours", np.float32), ("ti_referred", np.int32), ("ti_authorised", np.int32),
                                              ("ti_started", np.int32), ("ti_service_end", np.int32),
                                              ("dur_service", np.int32), ("pattern", np.int8), ("visits_pw", np.int8),
                                              ("priority", np.int8))}
     svc["provider"][:] = -1
-    for k, v in (("svc", ACTIVE), ("svc_line", LINE["hcbs"]), ("provider", provider), ("hours", hours),
+    for k, v in (("svc", np.where(waits, WAITING, ACTIVE)), ("svc_line", LINE["hcbs"]), ("provider", provider),
+                 ("hours", hours),
                  ("ti_referred", received), ("ti_authorised", authorised), ("ti_started", started),
                  ("ti_service_end", d0 + remaining), ("dur_service", remaining), ("pattern", pattern.astype(np.int8)),
                  ("visits_pw", visits), ("priority", tier[eligible])):
         svc[k][eligible] = v
     m.update(svc)
-    committed = np.bincount(provider, weights=hours, minlength=P)
+    committed = np.bincount(provider[~waits], weights=hours[~waits], minlength=P)
     # budgeted staff of each HCBS agency: its caseload times the region's staffing ratio
     hcbs = np.flatnonzero(line == LINE["hcbs"])
     ratio = np.array(cp.staffing_ratio_by_rurality)[rural[pr.region[hcbs]]]

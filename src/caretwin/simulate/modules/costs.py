@@ -16,6 +16,7 @@ CATEGORIES = {
     "emergency": ("cost_ed_visit", (("ed_visits", "all", 1),), 1.0),
     "inpatient": ("cost_inpatient_day", (("bed_days", "hospital", 1),), 1.0),
     "snf": ("cost_snf_day", (("bed_days", "snf", 1),), 1.0),
+    "nursing_facility": ("cost_nursing_facility_day", (("bed_days", "nursing_facility", 1),), 1.0),
     "crisis": ("cost_mobile_crisis_episode", (("crisis_episodes", "all", 1),), 1.0),
     "crisis_stabilization": ("cost_csu_day", (("bed_days", "crisis_stabilization", 1),), 1.0),
     "supportive_housing": ("cost_supportive_housing_day", (("bed_days", "supportive_housing", 1),), 1.0),
@@ -25,7 +26,8 @@ CATEGORIES = {
 # unit_costs.item in the workspace -> parameter
 ITEMS = {
     "hcbs_hour": "cost_hcbs_hour", "home_health_visit": "cost_home_health_visit", "ed_visit": "cost_ed_visit",
-    "inpatient_day": "cost_inpatient_day", "snf_day": "cost_snf_day", "csu_day": "cost_csu_day",
+    "inpatient_day": "cost_inpatient_day", "snf_day": "cost_snf_day",
+    "nursing_facility_day": "cost_nursing_facility_day", "csu_day": "cost_csu_day",
     "mobile_crisis_episode": "cost_mobile_crisis_episode", "care_coordination_month": "cost_care_coordination_month",
     "supportive_housing_day": "cost_supportive_housing_day",
 }
@@ -39,6 +41,8 @@ class Costs(Module):
         Param("cost_ed_visit", 780.0, "currency/visit", "emergency department visit", _ILLUSTRATIVE),
         Param("cost_inpatient_day", 2900.0, "currency/bed-day", "inpatient bed-day", _ILLUSTRATIVE),
         Param("cost_snf_day", 265.0, "currency/bed-day", "skilled nursing bed-day", _ILLUSTRATIVE),
+        Param("cost_nursing_facility_day", 240.0, "currency/bed-day", "long-stay nursing-facility bed-day",
+              _ILLUSTRATIVE),
         Param("cost_csu_day", 950.0, "currency/bed-day", "crisis stabilisation bed-day", _ILLUSTRATIVE),
         Param("cost_mobile_crisis_episode", 1100.0, "currency/episode", "mobile crisis response", _ILLUSTRATIVE),
         Param("cost_care_coordination_month", 120.0, "currency/member-month", "care coordination of a member in service",

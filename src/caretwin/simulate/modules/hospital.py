@@ -8,7 +8,7 @@ import numpy as np
 
 from caretwin.rng import geometric_days, uniform, uniforms
 from caretwin.simulate.engine import Module, add_member
-from caretwin.simulate.metrics import SLOTS
+from caretwin.simulate.metrics import BEDS, SLOTS
 from caretwin.simulate.modules.services import HCBS, HOME_HEALTH, open_for
 from caretwin.simulate.nodes import Nodes
 from caretwin.simulate.params import Param
@@ -20,7 +20,6 @@ from caretwin.simulate.state import (
     ENROLLED,
     HOME,
     HOSPITAL,
-    INSTITUTIONALISED,
     LINE,
     NEED_DIED,
     NEED_HCBS,
@@ -30,25 +29,26 @@ from caretwin.simulate.state import (
     NEED_SNF,
     NEED_SNF_QUEUED,
     NONE,
+    NURSING,
     SNF,
     WAITING,
 )
 
 
 @nb.njit(cache=True)
-def _admit(key, day, members, psych, tier, age, svc, loc, need, ti_ready, ti_admit, dur_los, p_death, p_snf,
-           p_snf_65, p_hh, p_hcbs):
+def _admit(key, day, members, psych, tier, age, svc, loc, need, ti_ready, ti_admit, dur_los, p_death, p_death_child,
+           p_snf, p_snf_65, p_hh, p_hcbs):
     for j in range(len(members)):
         i = members[j]
         loc[i] = HOSPITAL
         ti_admit[i] = day
         ti_ready[i] = day + geometric_days(key, day, i, 0, dur_los[tier[i] - 1])
         u = uniform(key, day, i, 1)
-        c = p_death
+        c = p_death_child if age[i] < 18 else p_death
         if u < c:
             need[i] = NEED_DIED
             continue
-        c += p_snf_65 if age[i] >= 65 else p_snf
+        c += p_snf_65 if age[i] >= 65 else (p_snf if age[i] >= 18 else 0.0)  # children do not go to SNFs
         if u < c:
             need[i] = NEED_SNF
             continue
@@ -64,7 +64,7 @@ def _admit(key, day, members, psych, tier, age, svc, loc, need, ti_ready, ti_adm
 
 @nb.njit(cache=True)
 def _census(M, w, day, away, loc, need, ti_ready, supported, status, region, g_age, g_sex, g_race, k_hosp, k_snf,
-            k_csu, k_sh, k_board, k_delayed):
+            k_csu, k_sh, k_nf, k_board, k_delayed):
     """Daily census of where members are: bed-days by bed type, delayed discharge and boarding days."""
     for j in range(len(away)):
         i = away[j]
@@ -78,6 +78,8 @@ def _census(M, w, day, away, loc, need, ti_ready, supported, status, region, g_a
             add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_csu, 1.0)
         elif loc[i] == BOARDING:
             add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_board, 1.0)
+        elif loc[i] == NURSING:
+            add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_nf, 1.0)
         if supported[i] and status[i] == ENROLLED:
             add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_sh, 1.0)
 
@@ -106,13 +108,16 @@ class Hospital(Module):
     params = (
         Param("dur_los_by_tier", (3.0, 4.0, 5.0, 6.5), "days", "mean inpatient length of stay by acuity tier",
               "AHRQ HCUP: mean US stay about 4.5-5 days"),
-        Param("p_inpatient_death", 0.015, "per stay", "stays that end in death", "AHRQ HCUP: about 2% of stays"),
-        Param("p_discharge_snf", 0.06, "per stay", "stays needing a SNF bed, under 65"),
+        Param("p_inpatient_death", 0.015, "per stay", "adult stays that end in death", "AHRQ HCUP: about 2% of stays"),
+        Param("p_inpatient_death_child", 0.002, "per stay", "stays of children that end in death",
+              "AHRQ HCUP: well under 1% of children's stays end in death"),
+        Param("p_discharge_snf", 0.06, "per stay", "stays needing a SNF bed, ages 18-64 (children need none)"),
         Param("p_discharge_snf_65plus", 0.22, "per stay", "stays needing a SNF bed, 65 and over"),
         Param("p_discharge_home_health", 0.12, "per stay", "stays discharged to home health"),
         Param("p_discharge_hcbs", 0.04, "per stay", "stays discharged with a new HCBS referral"),
         Param("max_delayed_discharge_days", 10.0, "days", "days a medically ready patient waits for a SNF bed"),
-        Param("dur_snf_days", 22.0, "days", "mean post-acute SNF stay (exponential)"),
+        Param("dur_snf_days", 22.0, "days", "mean post-acute SNF stay (exponential), long stays included: a stay "
+              "that turns permanent moves to a nursing-facility bed at its end"),
         Param("readmission_window_days", 30, "days", "window in which an admission counts as a readmission"),
         Param("p_readmission_30d", 0.14, "per discharge", "30-day readmission with the needed support",
               "AHRQ HCUP Statistical Brief 248: about 14% all-payer"),
@@ -127,7 +132,7 @@ class Hospital(Module):
         pr = sim.pr
         hosp = (pr.line == LINE["hospital"]) & pr.is_open
         self.hospital_beds = np.bincount(pr.region[hosp], weights=pr.capacity[hosp], minlength=sim.world.n_regions)
-        self.k = {n: SLOTS("bed_days", n) for n in ("hospital", "snf", "crisis_stabilization", "supportive_housing")}
+        self.k = {n: SLOTS("bed_days", n) for n in BEDS}
         self._arrivals = []
         self._placed_snf(sim)
 
@@ -135,8 +140,7 @@ class Hospital(Module):
         """Members in a SNF bed when the run starts keep it, for a fresh (memoryless) stay."""
         m = sim.m
         who = np.flatnonzero(m.loc == SNF)
-        mean = np.where(m.long_stay[who], sim.p.dur_institutional_days, sim.p.dur_snf_days)
-        queued = place_initial(sim, self.snf, m.region[who], who, mean, "snf-initial")
+        queued = place_initial(sim, self.snf, m.region[who], who, np.full(len(who), sim.p.dur_snf_days), "snf-initial")
         # more occupants on record than beds: the rest wait in hospital, as delayed discharges
         m.loc[queued] = HOSPITAL
         m.need[queued] = NEED_SNF_QUEUED
@@ -153,7 +157,7 @@ class Hospital(Module):
             return
         readmit = members[m.readmit_until[members] >= day]
         _admit(sim.key("admission"), day, members, psych, m.tier, m.age, m.svc, m.loc, m.need, m.ti_ready, m.ti_admit,
-               np.array(p.dur_los_by_tier), p.p_inpatient_death, p.p_discharge_snf, p.p_discharge_snf_65plus,
+               np.array(p.dur_los_by_tier), p.p_inpatient_death, p.p_inpatient_death_child, p.p_discharge_snf, p.p_discharge_snf_65plus,
                p.p_discharge_home_health, p.p_discharge_hcbs)
         m.readmit_until[members] = -1
         sim.add(members, SLOTS("admissions"))
@@ -184,11 +188,9 @@ class Hospital(Module):
         snf = ready[need == NEED_SNF]
         if len(snf):
             key = sim.key("snf")
-            long = uniforms(key, day, snf, 0) < p.p_snf_long_stay
-            mean = np.where(long, p.dur_institutional_days, p.dur_snf_days)
-            service = -mean * np.log1p(-uniforms(key, day, snf, 1))
+            service = -p.dur_snf_days * np.log1p(-uniforms(key, day, snf, 1))
             t = day + uniforms(key, day, snf, 2)
-            m.long_stay[snf] = long
+            m.long_stay[snf] = uniforms(key, day, snf, 0) < p.p_snf_long_stay
             m.need[snf] = NEED_SNF_QUEUED
             self._arrive(sim, snf, t, service)
         home = ready[np.isin(need, (NEED_HOME, NEED_PSYCH, NEED_HOME_HEALTH, NEED_HCBS))]
@@ -203,7 +205,8 @@ class Hospital(Module):
             away = np.flatnonzero((m.loc != HOME) | m.supported)
             _census(sim.M, w, day, away, m.loc, m.need, m.ti_ready, m.supported, m.status, m.region, m.g_age, m.g_sex,
                     m.g_race, self.k["hospital"], self.k["snf"], self.k["crisis_stabilization"],
-                    self.k["supportive_housing"], SLOTS("ed_boarding_days"), SLOTS("delayed_discharge_days"))
+                    self.k["supportive_housing"], self.k["nursing_facility"], SLOTS("ed_boarding_days"),
+                    SLOTS("delayed_discharge_days"))
 
     def _run_snf(self, sim, day: int) -> None:
         m = sim.m
@@ -215,20 +218,15 @@ class Hospital(Module):
         m.loc[start] = SNF
         m.need[start] = NEED_HOME
         sim.add(start, SLOTS("bed_arrivals", "snf"))
-        long = start[m.long_stay[start]]
-        if len(long):
-            sim.module("mortality").leave(sim, long, day, INSTITUTIONALISED)
         end = member[kind == 1]
         gone = member[kind == 2]
+        # a stay that turned permanent ends in a move to a nursing-facility bed, when one is free
+        long = end[m.long_stay[end] & (m.status[end] == ENROLLED)]
+        m.long_stay[end] = False
+        moved = sim.module("mortality").move_in(sim, long, day, record=False)
         if rec is not None:
-            rec.snf_events(sim, start, end, gone, day)
-        ended_long = end[m.long_stay[end]]
-        m.long_stay[ended_long] = False
-        m.loc[ended_long] = HOME
-        if len(ended_long):
-            sim.module("mortality").leave(sim, ended_long, day, DIED)  # a permanent resident's stay ends in death
-            sim.add(ended_long, SLOTS("resident_deaths"))
-        back = end[~np.isin(end, ended_long)]
+            rec.snf_events(sim, start, end, gone, moved, day)
+        back = end[~np.isin(end, moved)]
         self._home(sim, back[m.status[back] == ENROLLED], day, supported=True)
         m.loc[back] = HOME
         m.need[gone] = NEED_HOME
@@ -239,5 +237,6 @@ class Hospital(Module):
         R = np.arange(sim.world.n_regions)
         sim.add_region(R, SLOTS("beds", "hospital"), self.hospital_beds)
         sim.add_region(R, SLOTS("beds", "snf"), self.snf.c.astype(float))
+        sim.add_region(R, SLOTS("beds", "nursing_facility"), sim.module("mortality").nf_beds.astype(float))
 
 

@@ -43,9 +43,12 @@ class Housing(Module):
     name = "housing"
     params = (
         Param("p_week_stable_to_at_risk", 0.0015, "per week", "stably housed members becoming at risk"),
-        Param("p_week_at_risk_to_homeless", 0.01, "per week", "at-risk members becoming homeless"),
+        Param("p_week_at_risk_to_homeless", 0.0015, "per week", "at-risk members becoming homeless",
+              "set with the next so that about 0.5-1% of members are homeless at a time, a few times the 0.23% of "
+              "the whole population (HUD AHAR 2024)"),
         Param("p_week_at_risk_to_stable", 0.03, "per week", "at-risk members becoming stably housed"),
-        Param("p_week_homeless_to_at_risk", 0.01, "per week", "homeless members finding unstable housing"),
+        Param("p_week_homeless_to_at_risk", 0.02, "per week", "homeless members finding unstable housing",
+              "a mean homeless spell of about a year"),
         Param("rel_at_risk_per_unmet_need", 2.0, "ratio", "stable-to-at-risk x (1 + this x unmet-need index)"),
     )
 

@@ -1,11 +1,14 @@
-"""Matching: authorised members to providers with free staffed hours, in region or within a travel limit."""
+"""Matching: authorised members to providers with free staffed hours, in region or within a travel limit;
+members who wait long enough give up (they find other care, move or stop qualifying)."""
 
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
 
+from caretwin.rng import uniforms
 from caretwin.simulate.engine import Module
+from caretwin.simulate.modules.services import close_for
 from caretwin.simulate.metrics import SLOTS
 from caretwin.simulate.params import Param
 from caretwin.simulate.state import ACTIVE, HOME, LINE, WAITING
@@ -51,6 +54,9 @@ class Matching(Module):
     params = (
         Param("travel_limit_minutes", 60.0, "minutes", "longest trip a provider makes to a member outside its region"),
         Param("waitlist_priority", 0, "policy", "0 = acuity first (then oldest), 1 = first come first served"),
+        Param("rate_waitlist_withdrawal", 0.4, "per member-year", "members leaving the HCBS waiting list unserved",
+              "assumption: a list where a third of those waiting leave it unserved within a year, so that it "
+              "settles at months of waiting instead of growing without end (KFF: waits of months, often over 6)"),
     )
     member_columns = {"ti_service_end": (np.int32, 0), "ti_started": (np.int32, 0)}
 
@@ -78,6 +84,12 @@ class Matching(Module):
             sim.add(s, k_wait, (day - m.ti_referred[s]).astype(np.float64))
         if sim.recorder is not None:
             sim.recorder.started(sim, started, day)
+
+    def week(self, sim, day: int) -> None:
+        m = sim.m
+        waiting = np.flatnonzero((m.svc == WAITING) & (m.svc_line == LINE["hcbs"]))
+        p = 1.0 - np.exp(-sim.p.rate_waitlist_withdrawal / 52.0)
+        close_for(sim, waiting[uniforms(sim.key("waitlist-withdrawal"), day, waiting) < p], day, "withdrawn")
 
     def week_end(self, sim, day: int) -> None:
         m = sim.m

@@ -1,11 +1,17 @@
-"""Institutionalisation and death; enrolment and disenrolment."""
+"""Institutionalisation and death; enrolment and disenrolment; nursing-facility residents.
+
+Long-stay nursing-facility care is its own line: a member who moves there permanently (from the
+community, or at the end of a post-acute SNF stay) takes one of the region's nursing-facility beds,
+stays a Medicaid member who costs a bed-day a day, and leaves it only by dying. When every bed is
+taken, the move waits: the member stays at home and is drawn again the next week.
+"""
 
 from __future__ import annotations
 
 import numba as nb
 import numpy as np
 
-from caretwin.rng import uniform
+from caretwin.rng import uniform, uniforms
 from caretwin.simulate.engine import Module, p_day
 from caretwin.simulate.metrics import SLOTS
 from caretwin.simulate.modules.services import close_for
@@ -14,8 +20,11 @@ from caretwin.simulate.state import (
     DIED,
     DISENROLLED,
     ENROLLED,
+    HOME,
     INSTITUTIONALISED,
+    LINE,
     NOT_YET,
+    NURSING,
 )
 
 
@@ -33,10 +42,10 @@ def _hazards(out_death, out_exit, status, age, tier, svc, rate_age, rel_tier, ra
 
 
 @nb.njit(cache=True)
-def _institutionalise(key, day, status, tier, unmet, rate, rel_unmet, min_tier):
+def _institutionalise(key, day, status, tier, age, unmet, rate, rel_unmet, min_tier):
     hits = []
     for i in range(len(status)):
-        if status[i] != ENROLLED or tier[i] < min_tier:
+        if status[i] != ENROLLED or tier[i] < min_tier or age[i] < 18:
             continue
         p = 1.0 - np.exp(-rate / 52.0 * (1.0 + rel_unmet * unmet[i]))
         if uniform(key, day, i) < p:
@@ -51,22 +60,34 @@ class Mortality(Module):
     name = "mortality"
     hazards = ("death", "disenrolment")
     params = (
-        Param("rate_death_by_age", (0.0004, 0.004, 0.03, 0.08), "per member-year",
-              "death rate by age 0-17, 18-64, 65-79, 80+ (tier 2)", "order of magnitude of CDC WONDER all-cause rates"),
+        Param("rate_death_by_age", (0.0002, 0.004, 0.016, 0.045), "per member-year",
+              "deaths at home by age 0-17, 18-64, 65-79, 80+ (tier 2)",
+              "CDC provisional mortality 2022 (MMWR): 15-27 per 100,000 children, 4,470 per 100,000 at 65+; "
+              "in-hospital and nursing-facility deaths come on top"),
         Param("rel_death_by_tier", (0.5, 1.0, 2.0, 3.5), "ratio", "death rate multiplier by acuity tier"),
         Param("rate_disenroll", 0.08, "per member-year", "members leaving the programme alive"),
         Param("rel_disenroll_in_service", 0.25, "ratio", "disenrolment multiplier while in or waiting for a service"),
-        Param("rate_institutionalisation", 0.03, "per member-year",
-              "permanent nursing-facility entry from the community, tiers 3-4"),
-        Param("rel_institutionalisation_per_unmet_need", 3.0, "ratio",
-              "institutionalisation hazard x (1 + this x unmet-need index)"),
-        Param("p_snf_long_stay", 0.1, "per SNF stay", "post-acute SNF stays that become permanent"),
-        Param("dur_institutional_days", 900.0, "days", "mean remaining life in a nursing facility"),
+        Param("rate_institutionalisation", 0.1, "per member-year",
+              "permanent nursing-facility entry from the community, adults in tiers 3-4",
+              "set so that about 1 in 10 HCBS users moves to a nursing facility in a year (about 1 in 5 survivors "
+              "within 24 months on Indiana's aged and disabled waiver, a Medicaid claims study)"),
+        Param("rel_institutionalisation_per_unmet_need", 0.5, "ratio",
+              "institutionalisation hazard x (1 + this x unmet-need index)",
+              "assumption: waiting raises the hazard by half at most, in proportion to HCBS's effect on "
+              "hospitalisation (risk ratio about 0.74, BMC Geriatrics 2023)"),
+        Param("p_snf_long_stay", 0.1, "per SNF stay", "post-acute SNF stays that end in a permanent nursing-facility move"),
+        Param("dur_institutional_days", 900.0, "days", "mean remaining life of a nursing-facility resident (exponential)",
+              "assumption: a mean of about 2.5 years, a third of residents dying each year; replace with the "
+              "state's MDS-based survival of long-stay residents"),
     )
 
     def init(self, sim) -> None:
         m = sim.m
         self.j = (sim.hazard_index["death"], sim.hazard_index["disenrolment"])
+        pr, R = sim.pr, sim.world.n_regions
+        sel = (pr.line == LINE["nursing_facility"]) & pr.is_open
+        self.nf_beds = np.round(np.bincount(pr.region[sel], weights=pr.capacity[sel], minlength=R)).astype(np.int64)
+        self.nf_used = np.bincount(m.region[self.residents(sim)], minlength=R).astype(np.int64)
         future = np.flatnonzero(m.status == NOT_YET)
         self.joiners = future[np.argsort(m.ti_enrol[future], kind="stable")]
         self.next = 0
@@ -75,12 +96,42 @@ class Mortality(Module):
         m, p = sim.m, sim.p
         _hazards(m.hazard[self.j[0]], m.hazard[self.j[1]], m.status, m.age, m.tier, m.svc, np.array(p.rate_death_by_age),
                  np.array(p.rel_death_by_tier), p.rate_disenroll, p.rel_disenroll_in_service)
-        who = _institutionalise(sim.key("institutionalisation"), day, m.status, m.tier, m.unmet,
+        who = _institutionalise(sim.key("institutionalisation"), day, m.status, m.tier, m.age, m.unmet,
                                 p.rate_institutionalisation, p.rel_institutionalisation_per_unmet_need, 3)
-        self.leave(sim, who, day, INSTITUTIONALISED)
+        self.move_in(sim, who, day)
+
+    def residents(self, sim) -> np.ndarray:
+        m = sim.m
+        return np.flatnonzero((m.loc == NURSING) & (m.status == INSTITUTIONALISED))
+
+    def move_in(self, sim, members: np.ndarray, day: int, record: bool = True) -> np.ndarray:
+        """Permanent moves to a nursing facility, in member order while the region has a free bed; returns
+        who moved (the others stay where they are). `record=False` when the caller records the move."""
+        m = sim.m
+        members = np.sort(members)
+        region = m.region[members]
+        order = np.argsort(region, kind="stable")
+        rank = np.empty(len(members), np.int64)
+        rank[order] = np.arange(len(members)) - np.searchsorted(region[order], region[order], "left")
+        moved = members[rank < (self.nf_beds - self.nf_used)[region]]
+        self.leave(sim, moved, day, INSTITUTIONALISED, record)
+        m.loc[moved] = NURSING
+        self.nf_used += np.bincount(m.region[moved], minlength=len(self.nf_used))
+        return moved
+
+    def _resident_deaths(self, sim, day: int) -> None:
+        m = sim.m
+        who = self.residents(sim)
+        died = who[uniforms(sim.key("resident-death"), day, who) < 1.0 / sim.p.dur_institutional_days]
+        if len(died):
+            self.nf_used -= np.bincount(m.region[died], minlength=len(self.nf_used))
+            m.loc[died] = HOME
+            self.leave(sim, died, day, DIED)
+            sim.add(died, SLOTS("resident_deaths"))
 
     def day(self, sim, day: int) -> None:
         m = sim.m
+        self._resident_deaths(sim, day)
         hi = self.next
         while hi < len(self.joiners) and m.ti_enrol[self.joiners[hi]] <= day:
             hi += 1
@@ -92,7 +143,7 @@ class Mortality(Module):
         self.leave(sim, sim.events("death"), day, DIED)
         self.leave(sim, sim.events("disenrolment"), day, DISENROLLED)
 
-    def leave(self, sim, members: np.ndarray, day: int, status: int) -> None:
+    def leave(self, sim, members: np.ndarray, day: int, status: int, record: bool = True) -> None:
         """Members leave the community: open services close, supportive housing is released."""
         if len(members) == 0:
             return
@@ -104,7 +155,7 @@ class Mortality(Module):
             housing.release(sim, members)
         slot = {DIED: "deaths", DISENROLLED: "disenrolments", INSTITUTIONALISED: "institutionalisations"}[status]
         sim.add(members, SLOTS(slot))
-        if sim.recorder is not None:
+        if record and sim.recorder is not None:
             sim.recorder.left(sim, members, day, status)
 
 

@@ -15,7 +15,8 @@ from caretwin.simulate.state import ACTIVE, ENROLLED, PENDING, WAITING
 
 @nb.njit(parallel=True, cache=True)
 def _hazards(out_ed, out_adm, status, tier, age, smi, sud, housing, unmet, svc, rel_acute, rate_ed, rate_adm, rel_ed_tier,
-             rel_adm_tier, rel_housing, rel_ed_unmet, rel_adm_unmet, rel_smi, rel_sud, rel_65, rel_served, rel_waiting):
+             rel_adm_tier, rel_housing, rel_ed_unmet, rel_adm_unmet, rel_smi, rel_sud, rel_65, rel_child, rel_served,
+             rel_waiting):
     for i in nb.prange(len(status)):
         if status[i] != ENROLLED:
             out_ed[i] = 0.0
@@ -36,30 +37,44 @@ def _hazards(out_ed, out_adm, status, tier, age, smi, sud, housing, unmet, svc, 
             adm *= 1.2
         if age[i] >= 65:
             adm *= rel_65
+        elif age[i] < 18:
+            adm *= rel_child
         out_ed[i] = p_day(ed)
         out_adm[i] = p_day(adm)
+
+
+# waiting (unmet need 1) against full service: 1.0 x 1.25 / 0.9, about 1.4, the inverse of the risk ratio of
+# hospitalisation with HCBS
+_HCBS_EFFECT = "set together: risk ratio about 0.74 for hospitalisation with HCBS (BMC Geriatrics 2023, Pennsylvania)"
 
 
 class Utilisation(Module):
     name = "utilisation"
     hazards = ("ed", "admission")
     params = (
-        Param("rate_ed", 0.45, "per member-year", "ED visits of a tier-2 member in stable housing",
-              "a baseline that tiers and housing raise; Medicaid adults average 0.95 ED visits a year (Tang et al., "
-              "JAMA 2010, NHAMCS 2007), everyone 0.47 (NCHS Data Brief 434, 2019); issue 19 found the default "
-              "county's adults at about 0.6 of the Medicaid rate"),
-        Param("rate_admission", 0.09, "per member-year", "inpatient admissions of a tier-2 member"),
+        Param("rate_ed", 0.72, "per member-year", "ED visits of a tier-2 member in stable housing",
+              "set so the default county's adults make about 0.95 ED visits a year, the Medicaid adult average "
+              "(Tang et al., JAMA 2010, NHAMCS 2007), and its children about 0.53 (CMS Child Core Set AMB-CH, "
+              "FFY 2020); tiers and housing raise it"),
+        Param("rate_admission", 0.03, "per member-year", "direct (not through the ED) admissions of a tier-2 adult",
+              "set so the default county has about 120-140 stays per 1,000 members a year, ED admissions included "
+              "(116 per 1,000 people for all payers: HCUP Statistical Brief 180)"),
         Param("rel_ed_by_tier", (0.7, 1.0, 1.8, 2.8), "ratio", "ED rate multiplier by acuity tier"),
         Param("rel_admission_by_tier", (0.5, 1.0, 2.2, 4.0), "ratio", "admission rate multiplier by acuity tier"),
         Param("rel_by_housing", (1.0, 1.4, 2.3), "ratio", "acute-care multiplier: stable, at risk, homeless"),
-        Param("rel_ed_per_unmet_need", 1.5, "ratio", "ED hazard x (1 + this x unmet-need index)"),
-        Param("rel_admission_per_unmet_need", 1.0, "ratio", "admission hazard x (1 + this x unmet-need index)"),
+        Param("rel_ed_per_unmet_need", 0.25, "ratio", "ED hazard x (1 + this x unmet-need index)", _HCBS_EFFECT),
+        Param("rel_admission_per_unmet_need", 0.25, "ratio", "admission hazard x (1 + this x unmet-need index)",
+              _HCBS_EFFECT),
         Param("rel_ed_smi", 1.6, "ratio", "ED multiplier for serious mental illness"),
         Param("rel_ed_sud", 1.5, "ratio", "ED multiplier for substance use disorder"),
         Param("rel_admission_65plus", 1.8, "ratio", "admission multiplier at 65 and over"),
-        Param("rel_acute_in_service", 0.9, "ratio", "acute-care multiplier while receiving HCBS (coordinated care)"),
-        Param("rel_acute_waiting", 1.1, "ratio", "acute-care multiplier while waiting for HCBS"),
-        Param("p_ed_admitted", 0.15, "per visit", "ED visits that end in admission"),
+        Param("rel_admission_child", 0.35, "ratio", "admission multiplier under 18",
+              "HCUP: children (newborns aside) are admitted a few times less often than adults"),
+        Param("rel_acute_in_service", 0.9, "ratio", "acute-care multiplier while receiving HCBS (coordinated care)",
+              _HCBS_EFFECT),
+        Param("rel_acute_waiting", 1.0, "ratio", "acute-care multiplier while waiting for HCBS", _HCBS_EFFECT),
+        Param("p_ed_admitted", 0.11, "per visit", "ED visits that end in admission",
+              "about 11% of US ED visits (NCHS Data Brief 252)"),
     )
 
     # a member's own multiplier on acute care (ED, admissions, crises): 1, or an intervention's effect
@@ -74,7 +89,8 @@ class Utilisation(Module):
         _hazards(m.hazard[self.j_ed], m.hazard[self.j_adm], m.status, m.tier, m.age, m.smi, m.sud, m.housing, m.unmet, m.svc, m.rel_acute, p.rate_ed,
                  p.rate_admission, np.array(p.rel_ed_by_tier), np.array(p.rel_admission_by_tier),
                  np.array(p.rel_by_housing), p.rel_ed_per_unmet_need, p.rel_admission_per_unmet_need, p.rel_ed_smi,
-                 p.rel_ed_sud, p.rel_admission_65plus, p.rel_acute_in_service, p.rel_acute_waiting)
+                 p.rel_ed_sud, p.rel_admission_65plus, p.rel_admission_child, p.rel_acute_in_service,
+                 p.rel_acute_waiting)
 
     def day(self, sim, day: int) -> None:
         ed = sim.events("ed")
