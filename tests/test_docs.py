@@ -73,3 +73,16 @@ def test_every_api_route_is_in_docs_api(tmp_path):
         if route.path.startswith("/api/"):
             for method in route.methods:
                 assert f"`{method} {route.path}" in text, f"docs/api.md lacks {method} {route.path}"
+
+
+def test_every_engine_parameter_has_a_source_in_docs_parameters():
+    # every row of every parameter table names where its default comes from (a study, a published
+    # figure, or "assumption: ..." said as such), and every declared parameter has a row
+    from caretwin.simulate import declared_params
+
+    rows = [line.split(" | ") for line in (ROOT / "docs" / "parameters.md").read_text().splitlines()
+            if line.startswith("| `")]
+    named = {row[0].strip("| `"): row[-1].rstrip(" |") for row in rows}
+    for name in declared_params():
+        assert name in named, f"docs/parameters.md has no row for {name}"
+        assert len(named[name]) > 10, f"docs/parameters.md: {name} has no source"

@@ -116,14 +116,15 @@ def test_synth_history_is_run_by_the_engine_with_its_parameters(tmp_path):
     # (rate and its unmet-need multiplier, seed 3; asserted > 1.6x)
     params = CountyParams(members=3000, regions=3, months=3, seed=3)
     base = write_extract(params, tmp_path / "a")
-    doubled = write_extract(params, tmp_path / "b", engine_params=declared_params().update({"rate_ed": 0.9}))
+    rate = 2 * declared_params()["rate_ed"]
+    doubled = write_extract(params, tmp_path / "b", engine_params=declared_params().update({"rate_ed": rate}))
 
     def ed(path):
         sql = f"SELECT count(*) FROM '{path}/encounters.csv' WHERE encounter_class = 'emergency'"
         return duckdb.connect().execute(sql).fetchone()[0]
 
     assert ed(doubled.path) > 1.6 * ed(base.path)
-    assert doubled.manifest["engine_parameters"]["utilisation"]["rate_ed"] == 0.9
+    assert doubled.manifest["engine_parameters"]["utilisation"]["rate_ed"] == rate
 
 
 def test_the_demo_runs_the_whole_journey_and_prints_the_report_path(tmp_path):

@@ -55,8 +55,9 @@ def county(tmp_path_factory):
 
 
 def test_rural_regions_wait_longer_and_miss_more_visits(county):
-    # staffing ratios of 1.08 (urban) against 0.85 (rural) and slower hiring must show up as
-    # longer waits for HCBS and more visits missed by the provider (seed 3; observed wait ratio 2.75x)
+    # staffing ratios of 1.05 (urban) against 0.92 and 0.88 (rural, frontier) and slower hiring must show up
+    # as longer waits for HCBS and more visits missed by the provider, on top of the waiting list every region
+    # has (seed 3; observed wait ratio 1.3x, asserted > 1.15x)
     missed = dict(county.execute("""
         SELECT r.rurality IN ('rural', 'frontier'), avg((v.status = 'missed_provider')::INT)
         FROM visits v JOIN providers p USING (provider_id) JOIN regions r ON r.region_id = p.region_id GROUP BY 1
@@ -66,7 +67,7 @@ def test_rural_regions_wait_longer_and_miss_more_visits(county):
         FROM referrals f JOIN members m USING (member_id) JOIN regions r ON r.region_id = m.region_id
         WHERE received_date >= DATE '2024-01-01' AND service_line = 'hcbs' GROUP BY 1
     """).fetchall())
-    assert waited[True] > 2 * waited[False]
+    assert waited[True] > 1.15 * waited[False]
     assert missed[True] > 1.2 * missed[False]
 
 

@@ -1,10 +1,13 @@
 """Multi-server capacity nodes (beds): continuous time inside the engine's daily step.
 
 A node has c servers (beds) and a first-come-first-served queue whose customers give up
-after a fixed patience (a SNF bed not found within the delayed-discharge limit, an ED
-board that ends in admission). Inside a day, arrivals (at fractional times) and
-departures are processed in time order, so with exponential inter-arrival and service
-times a node is exactly an M/M/c(+M) queue; the engine only looks at it once a day.
+when their patience runs out (a SNF bed not found within the delayed-discharge limit, an
+ED board that ends in admission). Patience is the node's fixed limit unless the caller
+gives each arrival its own (drawn from any distribution, e.g. exponential). Inside a day,
+arrivals (at fractional times), departures and abandonments are processed in time order,
+so with exponential inter-arrival and service times a node is exactly an M/M/c+D queue
+(fixed patience) or an M/M/c+M queue (Erlang-A, exponential patience); the engine only
+looks at it once a day.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class Nodes:
         self.q_member = np.full((n, max_queue), -1, np.int64)
         self.q_arrival = np.zeros((n, max_queue))
         self.q_service = np.zeros((n, max_queue))
+        self.q_deadline = np.zeros((n, max_queue))
         self.q_head = np.zeros(n, np.int64)
         self.q_len = np.zeros(n, np.int64)
 
@@ -41,17 +45,19 @@ class Nodes:
         self.c[node] = servers
 
     def advance(self, node: np.ndarray, member: np.ndarray, t_arrival: np.ndarray, service: np.ndarray,
-                t_end: float) -> tuple[np.ndarray, ...]:
-        """Add arrivals (sorted by node then time) and run every node up to t_end.
+                t_end: float, patience: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+        """Add arrivals and run every node up to t_end. `patience`, if given, is each arrival's own
+        (else the node's fixed limit).
 
         Returns events as parallel arrays (kind, node, member, time, wait): kind 0 = service
         start, 1 = service end, 2 = gave up waiting.
         """
         order = np.lexsort((t_arrival, node))
-        out = _advance(self.c, self.busy_until, self.occupant, self.started, self.patience, self.q_member,
-                       self.q_arrival, self.q_service, self.q_head, self.q_len,
+        own = self.patience[node] if patience is None else np.asarray(patience, np.float64)
+        out = _advance(self.c, self.busy_until, self.occupant, self.started, self.q_member,
+                       self.q_arrival, self.q_service, self.q_deadline, self.q_head, self.q_len,
                        node[order].astype(np.int64), member[order].astype(np.int64), t_arrival[order],
-                       service[order], float(t_end) - 1.0, float(t_end))
+                       service[order], (t_arrival + own)[order], float(t_end) - 1.0, float(t_end))
         return out
 
     def occupancy(self) -> np.ndarray:
@@ -63,8 +69,8 @@ class Nodes:
 
 
 @nb.njit(cache=True)
-def _advance(c, busy_until, occupant, started, patience, q_member, q_arrival, q_service, q_head, q_len,
-             a_node, a_member, a_time, a_service, t_start, t_end):
+def _advance(c, busy_until, occupant, started, q_member, q_arrival, q_service, q_deadline, q_head, q_len,
+             a_node, a_member, a_time, a_service, a_deadline, t_start, t_end):
     n_nodes = len(c)
     qmax = q_member.shape[1]
     cap = 64 + 4 * len(a_node)
@@ -99,8 +105,14 @@ def _advance(c, busy_until, occupant, started, patience, q_member, q_arrival, q_
                     dep_t = busy_until[k, s]
                     dep_s = s
             arr_t = a_time[nxt] if nxt < a else np.inf
-            # queue head giving up (constant patience per node: the head gives up first)
-            ab_t = q_arrival[k, q_head[k]] + patience[k] if q_len[k] > 0 else np.inf
+            # the waiting customer whose patience runs out first (the head, when patience is fixed)
+            ab_t = np.inf
+            ab_j = -1
+            for j in range(q_len[k]):
+                h = (q_head[k] + j) % qmax
+                if q_deadline[k, h] < ab_t:
+                    ab_t = q_deadline[k, h]
+                    ab_j = j
             t = min(dep_t, arr_t, ab_t)
             if t >= t_end:
                 break
@@ -112,10 +124,18 @@ def _advance(c, busy_until, occupant, started, patience, q_member, q_arrival, q_
                 e_time = _grow_f8(e_time, cap)
                 e_wait = _grow_f8(e_wait, cap)
             if ab_t == t:
-                h = q_head[k]
-                kind[ne] = 2; e_node[ne] = k; e_member[ne] = q_member[k, h]; e_time[ne] = t; e_wait[ne] = patience[k]
+                h = (q_head[k] + ab_j) % qmax
+                kind[ne] = 2; e_node[ne] = k; e_member[ne] = q_member[k, h]; e_time[ne] = t
+                e_wait[ne] = t - q_arrival[k, h]
                 ne += 1
-                q_head[k] = (h + 1) % qmax
+                # close the gap: everyone behind moves up one place
+                for j in range(ab_j, q_len[k] - 1):
+                    a_ = (q_head[k] + j) % qmax
+                    b_ = (a_ + 1) % qmax
+                    q_member[k, a_] = q_member[k, b_]
+                    q_arrival[k, a_] = q_arrival[k, b_]
+                    q_service[k, a_] = q_service[k, b_]
+                    q_deadline[k, a_] = q_deadline[k, b_]
                 q_len[k] -= 1
                 continue
             if dep_t == t:
@@ -134,6 +154,7 @@ def _advance(c, busy_until, occupant, started, patience, q_member, q_arrival, q_
             q_member[k, tail] = a_member[nxt]
             q_arrival[k, tail] = arr_t
             q_service[k, tail] = a_service[nxt]
+            q_deadline[k, tail] = a_deadline[nxt]
             q_len[k] += 1
             nxt += 1
             ne = _serve(k, t, c, busy_until, occupant, started, q_member, q_arrival, q_service, q_head, q_len,

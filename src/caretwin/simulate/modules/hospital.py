@@ -116,6 +116,8 @@ class Hospital(Module):
         Param("p_discharge_home_health", 0.12, "per stay", "stays discharged to home health"),
         Param("p_discharge_hcbs", 0.04, "per stay", "stays discharged with a new HCBS referral"),
         Param("max_delayed_discharge_days", 10.0, "days", "days a medically ready patient waits for a SNF bed"),
+        Param("delay_limit_distribution", 0, "policy", "0 = fixed: every patient waits up to the limit; "
+              "1 = exponential with the limit as its mean (Erlang A)"),
         Param("dur_snf_days", 22.0, "days", "mean post-acute SNF stay (exponential), long stays included: a stay "
               "that turns permanent moves to a nursing-facility bed at its end"),
         Param("readmission_window_days", 30, "days", "window in which an admission counts as a readmission"),
@@ -146,8 +148,8 @@ class Hospital(Module):
         m.need[queued] = NEED_SNF_QUEUED
         m.ti_ready[queued] = 0
 
-    def _arrive(self, sim, who, t, service) -> None:
-        self._arrivals.append((sim.m.region[who].astype(np.int64), who.astype(np.int64), t, service))
+    def _arrive(self, sim, who, t, service, patience) -> None:
+        self._arrivals.append((sim.m.region[who].astype(np.int64), who.astype(np.int64), t, service, patience))
 
     def admit(self, sim, members: np.ndarray, day: int, psych: bool = False) -> None:
         m, p = sim.m, sim.p
@@ -192,7 +194,10 @@ class Hospital(Module):
             t = day + uniforms(key, day, snf, 2)
             m.long_stay[snf] = uniforms(key, day, snf, 0) < p.p_snf_long_stay
             m.need[snf] = NEED_SNF_QUEUED
-            self._arrive(sim, snf, t, service)
+            limit = np.full(len(snf), p.max_delayed_discharge_days)
+            if p.delay_limit_distribution == 1:
+                limit = -limit * np.log1p(-uniforms(key, day, snf, 3))
+            self._arrive(sim, snf, t, service, limit)
         home = ready[np.isin(need, (NEED_HOME, NEED_PSYCH, NEED_HOME_HEALTH, NEED_HCBS))]
         self._home(sim, home, day, supported=True)
         for code, line in ((NEED_HOME_HEALTH, HOME_HEALTH), (NEED_HCBS, HCBS)):
@@ -210,9 +215,9 @@ class Hospital(Module):
 
     def _run_snf(self, sim, day: int) -> None:
         m = sim.m
-        parts = self._arrivals or [(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0))]
-        node, who, t, service = (np.concatenate(x) for x in zip(*parts))
-        kind, _, member, _, _ = self.snf.advance(node, who, t, service, day + 1.0)
+        parts = self._arrivals or [(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0))]
+        node, who, t, service, patience = (np.concatenate(x) for x in zip(*parts))
+        kind, _, member, _, _ = self.snf.advance(node, who, t, service, day + 1.0, patience)
         rec = sim.recorder
         start = member[kind == 0]
         m.loc[start] = SNF
