@@ -52,3 +52,49 @@ def test_the_report_says_which_figures_are_out(tmp_path):
     text = report(plausibility(out))
     assert "not represented by the model" in text
     assert text.count(" ok ") + text.count(" OUT ") == len(MEASURES)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    from caretwin.ingest import ingest
+    from caretwin.workspace import Workspace
+
+    root = tmp_path_factory.mktemp("forecast")
+    ws = Workspace.create(root / "ws")
+    ingest(ws, write_extract(CountyParams(members=20_000, months=12, seed=1), root / "x").path)
+    yield ws
+    ws.close()
+
+
+def test_no_bed_line_of_the_overview_is_more_than_full(workspace):
+    # beds hold at most their occupants: SNF (post-acute), nursing-facility residents, stabilisation, hospital
+    from caretwin.web.overview import BED_LINES, overview
+
+    for snap in overview(workspace, person_level=True):
+        shown = [(r.region_id, line, r.occupancy[line]) for r in snap.regions for line in BED_LINES
+                 if r.occupancy.get(line) is not None]
+        assert {line for _, line, _ in shown} >= {"snf", "nursing_facility"}
+        assert all(v <= 1.0 for _, _, v in shown), shown
+
+
+def test_a_forecast_starts_where_the_data_end(workspace):
+    # no phantom queue: the first forecast week's delayed-discharge days (median of 8 replications, seed 1)
+    # lie within the range of the data's last 13 weeks, and discharges without support stay at their usual level
+    import numpy as np
+
+    from caretwin.simulate import run_replications
+    from caretwin.simulate.initial import data_end, from_workspace
+
+    end = data_end(workspace)
+    weekly = [n for (n,) in workspace.con.execute("""
+        WITH d AS (SELECT unnest(generate_series($end - 90, $end, INTERVAL 1 DAY))::DATE AS day)
+        SELECT count(e.encounter_id) FROM d LEFT JOIN encounters e ON e.encounter_class = 'inpatient'
+          AND e.ready_for_discharge_date <= d.day AND e.discharge_date > d.day
+        GROUP BY floor((d.day - ($end - 90)) / 7) ORDER BY 1""", {"end": end}).fetchall()]
+    unsupported = [n for (n,) in workspace.con.execute("""
+        SELECT count(*) FROM encounters WHERE encounter_class = 'inpatient' AND discharge_disposition = 'home_without_support'
+          AND discharge_date > $end - 91 GROUP BY floor((discharge_date - ($end - 90)) / 7)""", {"end": end}).fetchall()]
+    result = run_replications(from_workspace(workspace), weeks=4, replications=8, seed=1, workers=1)
+    week1 = float(np.median(result.weekly("delayed_discharge_days")[:, 0]))
+    assert min(weekly) <= week1 <= max(weekly), (week1, weekly)
+    assert np.median(result.weekly("discharges_without_support")[:, :2]) <= max(unsupported + [1])

@@ -19,7 +19,7 @@ from caretwin.simulate.initial import data_end
 from caretwin.workspace import Workspace
 
 MONTH = 28  # days: "since last month" compares the last day with four weeks before
-BED_LINES = ("hospital", "snf", "crisis_stabilization")
+BED_LINES = ("hospital", "snf", "crisis_stabilization", "nursing_facility")
 HOUR_UNITS = ("staffed_hours_per_week",)
 
 
