@@ -65,7 +65,6 @@ def files(tmp_path_factory) -> Path:
           - add_capacity: {service_line: hcbs, region: R02, fte: 8}
           - add_capacity: {service_line: hcbs, region: R03, fte: 8}
           - add_capacity: {service_line: hcbs, region: R04, fte: 8}
-          - add_capacity: {service_line: hcbs, region: R05, fte: 8}
         """)
     write(folder, "surge.yaml", """
         name: surge
@@ -326,3 +325,61 @@ def test_a_scenario_cannot_read_files_outside_its_folder_or_expand_aliases(tmp_p
     bomb = write(folder, "bomb.yaml", "name: bomb\n" + "\n".join(lines) + "\n")
     with pytest.raises(ValidationError, match=r"line 3: YAML aliases \(\*a0\) are not allowed"):
         load_scenario(bomb)
+
+
+# ------------------------------------------------------------------------------ actions that must do something
+def test_closing_a_snf_by_its_id_removes_its_beds_and_says_so(county, tmp_path):
+    from caretwin.scenarios import check_scenarios
+
+    pid, region, beds = county.con.execute("""SELECT provider_id, region_id, capacity FROM providers
+        WHERE service_line = 'snf' ORDER BY capacity DESC, provider_id LIMIT 1""").fetchone()
+    write(tmp_path, "base.yaml", BASE.replace("replications: 12", "replications: 2"))
+    close = write(tmp_path, "close.yaml", f"name: close\nextends: base.yaml\nshocks:\n"
+                                          f"  - provider_closure: {{providers: [{pid}], start_week: 3}}\n")
+    ((_, plan),) = check_scenarios(county, [close])
+    assert plan.changes == [f"week 3: {pid} (snf in {region}, {beds:.0f} beds) closes"]
+    base, shut = run_scenarios(county, [tmp_path / "base.yaml", close])
+    r = [str(x) for x in county.con.execute("SELECT region_id FROM regions ORDER BY 1").fetchall()].index(f"('{region}',)")
+    before, after = base.result.weekly("beds", "snf", region=r), shut.result.weekly("beds", "snf", region=r)
+    assert np.array_equal(before[:, :2], after[:, :2])  # nothing changes before week 3
+    assert (after[:, 2:] == before[:, 2:] - beds).all()
+    res = runner.invoke(app, ["scenario", "check", str(county.path), str(close)])
+    assert res.exit_code == 0 and f"{pid} (snf in {region}" in res.output
+
+
+def test_actions_that_would_change_nothing_are_refused_where_they_are_written(county, tmp_path):
+    from caretwin.scenarios import check_scenarios
+
+    hospital = county.con.execute("SELECT provider_id FROM providers WHERE service_line = 'hospital' LIMIT 1").fetchone()[0]
+    beds = county.con.execute("SELECT sum(capacity) FROM providers WHERE service_line = 'snf' AND region_id = 'R01'"
+                              ).fetchone()[0]
+    write(tmp_path, "base.yaml", BASE)
+    bad = write(tmp_path, "bad.yaml", f"""
+        name: bad
+        extends: base.yaml
+        shocks:
+          - provider_closure: {{providers: [{hospital}]}}
+        interventions:
+          - add_capacity: {{service_line: snf, region: R01, beds: -{int(beds) + 5}}}
+          - redeploy_staff: {{from: R01, to: R02, fte: 100000}}
+        """)
+    with pytest.raises(ValidationError) as err:
+        check_scenarios(county, [bad])
+    found = {(p.row, p.reason) for p in err.value.problems}
+    assert (4, f"provider {hospital} is hospital: closing it changes nothing the engine models (it closes hcbs, "
+               "home_health, snf, nursing_facility, crisis_stabilization, supportive_housing providers)") in found
+    assert (6, f"R01 has {int(beds)} snf beds; cannot remove {int(beds) + 5}") in found
+    assert any(row == 7 and reason.startswith("R01 has ") and reason.endswith("cannot move 100000")
+               for row, reason in found)
+
+
+def test_cutting_beds_admits_no_one_until_the_occupants_have_left():
+    # a node cut from 3 beds to 2 while all 3 are taken: a newcomer starts only when two have left (not one)
+    from caretwin.simulate.nodes import Nodes
+
+    node = Nodes(np.array([3]), np.array([10.0]))
+    node.advance(np.zeros(3, np.int64), np.arange(3), np.array([0.1, 0.2, 0.3]), np.array([5.0, 6.0, 7.0]), 1.0)
+    node.set_capacity(0, 2)
+    kind, _, member, time, _ = node.advance(np.zeros(1, np.int64), np.array([9]), np.array([1.5]), np.array([1.0]), 8.0)
+    starts = time[(kind == 0) & (member == 9)]
+    assert len(starts) == 1 and starts[0] == pytest.approx(6.2)  # after the second occupant left at 6.2

@@ -470,13 +470,15 @@ def scenario_run(
         runs = run_scenarios(workspace, files, replications=replications, weeks=weeks, seed=seed, workers=workers,
                              scheduler=scheduler, progress=_progress_bar("replications"), actor=actor)
     if as_json:
-        typer.echo(json.dumps([{"scenario": r.name, "file": r.located.file, **run_record(r.result, r.name)}
-                               for r in runs], indent=1, default=str))
+        typer.echo(json.dumps([{"scenario": r.name, "file": r.located.file, "changes": r.plan.changes,
+                                **run_record(r.result, r.name)} for r in runs], indent=1, default=str))
         return
     for r in runs:
         t = r.result.timings
         typer.echo(f"{r.run_id}  {r.name}: {r.result.weeks} weeks x {r.result.replications} replications "
                    f"in {t['wall_s']:.1f} s")
+        for text in r.plan.changes:
+            typer.echo(f"  {text}")
     typer.echo(f"\ncompare: caretwin scenario compare {workspace} " + " ".join(r.run_id for r in runs))
 
 
@@ -490,10 +492,12 @@ def scenario_check(
 
     with _refusals():
         checked = check_scenarios(workspace, files)
-    for loc in checked:
+    for loc, plan in checked:
         sc = loc.scenario
         typer.echo(f"{loc.file}: {sc.name}: {len(sc.shocks)} shock(s), {len(sc.interventions)} intervention(s), "
                    f"{sc.horizon_weeks} weeks x {sc.replications} replications: ok")
+        for text in plan.changes or ["changes nothing: the baseline"]:
+            typer.echo(f"  {text}")
 
 
 @scenario_app.command("compare")

@@ -19,7 +19,7 @@ from scipy import stats
 from caretwin.errors import CaretwinError
 from caretwin.governance.suppression import suppress_breakdown
 from caretwin.model.schema import RURALITY
-from caretwin.scenarios.run import scenario_of
+from caretwin.scenarios.run import changes_of, scenario_of
 from caretwin.scenarios.spec import Failure
 from caretwin.simulate.metrics import COST_CATEGORIES, GROUPS, SLOTS
 from caretwin.simulate.results import RUNS_DDL, replicates_path
@@ -65,6 +65,7 @@ def load(ws: Workspace, run_id: str) -> Replicates:
     spec = scenario_of(ws, run_id) or {}
     info = dict(zip(("run_id", "label", "start_date", "weeks", "replications", "seed", "members"), row))
     info["start_date"] = str(info["start_date"])
+    info["changes"] = changes_of(ws, run_id)
     return Replicates(run_id, spec.get("name") or row[1] or run_id, weekly, groups, [str(r) for r in regions],
                       rurality, info, Failure(**spec.get("failure", {})))
 

@@ -16,8 +16,10 @@ import numpy as np
 
 from caretwin.errors import Problem, ValidationError
 from caretwin.rng import uniforms
+from caretwin.model.schema import SERVICE_LINES
 from caretwin.scenarios.spec import (
     BED_LINES,
+    STAFFED_LINES,
     AddCapacity,
     CareCoordination,
     HousingSupport,
@@ -60,6 +62,7 @@ class Plan:
     events: list[Event] = field(default_factory=list)
     fixed_cost: np.ndarray | None = None  # [weeks, R] cost of capacity held
     transitional_cost: list[tuple[int, float]] = field(default_factory=list)  # (from week, cost per admission)
+    changes: list[str] = field(default_factory=list)  # what each action changes, in words, for the run record
 
     def __post_init__(self) -> None:
         if self.fixed_cost is None:
@@ -147,27 +150,41 @@ class ScenarioModule(Module):
             pr.capacity[sel] = pr.headcount[sel] * sim.p.hours_per_fte_week
 
     def _close(self, sim, day, providers) -> None:
+        pr = sim.pr
         providers = np.asarray(providers, np.int64)
-        providers = providers[sim.pr.is_open[providers]]
-        if len(providers):
-            sim.module("stability").close(sim, providers, day)
+        providers = providers[pr.is_open[providers]]
+        beds = providers[~np.isin(pr.line[providers], [LINE[x] for x in STAFFED_LINES])]
+        for k in beds:  # their beds take no new patients; the occupants stay until their stays end
+            self._add_beds(sim, day, SERVICE_LINES[pr.line[k]], int(pr.region[k]), -int(round(pr.capacity[k])))
+        pr.is_open[beds] = False
+        staffed = providers[~np.isin(providers, beds)]
+        if len(staffed):
+            sim.module("stability").close(sim, staffed, day)
 
     def _add_staff(self, sim, day, line, region, fte) -> None:
         pr = sim.pr
+        if fte < 0:
+            self._staff_loss(sim, day, line, [region], -fte, None)
+            return
         sel = np.flatnonzero((pr.line == LINE[line]) & (pr.region == region) & pr.is_open)
         if len(sel) == 0:
-            return  # every provider of the line there has closed: nobody to employ them
+            return  # every provider of the line there has closed since the start: nobody to employ them
         k = sel[np.argmax(pr.budget_fte[sel])]
         pr.headcount[k] += fte
         pr.budget_fte[k] += fte
         pr.capacity[k] = pr.headcount[k] * sim.p.hours_per_fte_week
 
     def _add_beds(self, sim, day, line, region, beds) -> None:
+        """Beds (or units) added in a region, or removed when `beds` is negative (never below none)."""
         if line == "supportive_housing":
-            sim.module("housing").units[region] += beds
-            return
-        nodes = sim.module("hospital").snf if line == "snf" else sim.module("crisis").nodes
-        nodes.set_capacity(region, int(nodes.c[region]) + beds)
+            units = sim.module("housing").units
+            units[region] = max(0, units[region] + beds)
+        elif line == "nursing_facility":
+            nf = sim.module("mortality").nf_beds
+            nf[region] = max(0, nf[region] + beds)
+        else:
+            nodes = sim.module("hospital").snf if line == "snf" else sim.module("crisis").nodes
+            nodes.set_capacity(region, max(0, int(nodes.c[region]) + beds))
 
     def _wage(self, sim, day, line, regions, sep, hire, cost_per_hour) -> None:
         pr = sim.pr
@@ -237,11 +254,34 @@ def compile_plan(located: Located, world: World, params: Params) -> Plan:
         end = W if getattr(item, "end_week", None) is None else min(item.end_week, W)
         return range(item.start_week - 1, end)
 
+    pr, mem = world.providers, world.members
+
+    def open_of(line: str, regs) -> np.ndarray:
+        return np.flatnonzero((pr["line"] == LINE[line]) & np.isin(pr["region"], regs) & pr["is_open"])
+
+    def amount(line: str, regs) -> int:
+        """Staff (staffed lines) or beds of the line's open providers in these regions at the start."""
+        sel = open_of(line, regs)
+        return int(pr["headcount"][sel].sum() if line in STAFFED_LINES else np.round(pr["capacity"][sel]).sum())
+
+    def names(regs) -> str:
+        return "all regions" if len(regs) == R else ", ".join(world.region_ids[r] for r in regs)
+
+    def provider_text(k: int) -> str:
+        line = SERVICE_LINES[pr["line"][k]]
+        size = f"{pr['headcount'][k]} staff" if line in STAFFED_LINES else f"{pr['capacity'][k]:.0f} beds"
+        return f"{world.provider_ids[k]} ({line} in {world.region_ids[pr['region'][k]]}, {size})"
+
+    def change(item, text: str) -> None:
+        plan.changes.append(f"week {item.start_week if hasattr(item, 'start_week') else 1}: {text}")
+
     for section, kind, i, item in sc.items():
         at = (section, i, kind)
         w0 = item.start_week - 1 if hasattr(item, "start_week") else 0
         if isinstance(item, Referrals):
             regs = regions_of(item.regions, at + ("regions",))
+            change(item, f"{item.service_line} referrals in {names(regs)} {item.change:+.0%}"
+                   + (f" (reached over {item.ramp_weeks} weeks)" if item.ramp_weeks else ""))
             for w in weeks_of(item):
                 frac = min(1.0, (w - w0 + 1) / item.ramp_weeks) if item.ramp_weeks else 1.0
                 f = 1.0 + item.change * frac
@@ -253,6 +293,7 @@ def compile_plan(located: Located, world: World, params: Params) -> Plan:
                 else:
                     plan.factor("p_discharge_home_health")[w] *= f
         elif isinstance(item, SeasonalSurge):
+            change(item, f"{', '.join(item.affects)} {item.change:+.0%} at the peak in week {item.peak_week}")
             peak = item.peak_week - 1
             for w in range(W):
                 d = abs(w - peak)
@@ -262,58 +303,119 @@ def compile_plan(located: Located, world: World, params: Params) -> Plan:
                         for name in SURGE_PARAMS[what]:
                             plan.factor(name)[w] *= f
         elif isinstance(item, StaffLoss):
+            regs = regions_of(item.regions, at + ("regions",))
+            staff = amount(item.service_line, regs)
+            if staff == 0:
+                problems.append(located.problem(at + ("regions",), f"no {item.service_line} staff in {names(regs)}: "
+                                                "the loss would remove nobody"))
+            lost = f"{item.share:.0%} (about {round(staff * item.share)})" if item.share is not None else f"{item.fte}"
+            change(item, f"{names(regs)} lose {lost} of their {staff} {item.service_line} staff")
             plan.events.append(Event(w0, "staff_loss", dict(line=item.service_line, share=item.share, fte=item.fte,
-                                                            regions=regions_of(item.regions, at + ("regions",)))))
+                                                            regions=regs)))
         elif isinstance(item, ProviderClosure):
             if item.providers:
                 idx = []
                 for j, pid in enumerate(item.providers):
-                    if pid not in provider_index:
+                    k = provider_index.get(pid)
+                    line = SERVICE_LINES[pr["line"][k]] if k is not None else None
+                    if k is None:
                         problems.append(located.problem(at + ("providers", j), f"unknown provider {pid!r}"))
+                    elif not pr["is_open"][k]:
+                        problems.append(located.problem(at + ("providers", j), f"provider {pid} is already closed"))
+                    elif line not in STAFFED_LINES + BED_LINES:
+                        problems.append(located.problem(at + ("providers", j), f"provider {pid} is {line}: closing it "
+                                                        "changes nothing the engine models (it closes "
+                                                        + ", ".join(STAFFED_LINES + BED_LINES) + " providers)"))
                     else:
-                        idx.append(provider_index[pid])
+                        idx.append(k)
             else:
                 r = region(item.region, at + ("region",))
-                pr = world.providers
-                sel = np.flatnonzero((pr["line"] == LINE[item.service_line]) & (pr["region"] == r) & pr["is_open"])
+                sel = open_of(item.service_line, [r])
                 if len(sel) < item.count:
                     problems.append(located.problem(at + ("count",), f"region {item.region} has {len(sel)} open "
                                                     f"{item.service_line} provider(s)"))
-                idx = sel[np.argsort(-pr["budget_fte"][sel], kind="stable")][:item.count].tolist()
+                size = pr["budget_fte"] if item.service_line in STAFFED_LINES else pr["capacity"]
+                idx = sel[np.argsort(-size[sel], kind="stable")][:item.count].tolist()
+            for k in idx:
+                change(item, f"{provider_text(k)} closes")
             plan.events.append(Event(w0, "close", dict(providers=idx)))
         elif isinstance(item, RedeployStaff):
             src, dst = region(item.from_region, at + ("from",)), region(item.to_region, at + ("to",))
+            have = amount(item.service_line, [src])
+            if have < item.fte:
+                problems.append(located.problem(at + ("fte",), f"{item.from_region} has {have} {item.service_line} "
+                                                f"staff; cannot move {item.fte}"))
+            if len(open_of(item.service_line, [dst])) == 0:
+                problems.append(located.problem(at + ("to",), f"no open {item.service_line} provider in "
+                                                f"{item.to_region} to take them"))
+            change(item, f"{item.fte} {item.service_line} staff move from {item.from_region} (of {have}) to "
+                   f"{item.to_region}" + (f", back in week {item.end_week + 1}" if item.end_week is not None
+                                          and item.end_week < W else ""))
             args = dict(line=item.service_line, src=src, dst=dst, fte=item.fte, tag=i)
             plan.events.append(Event(w0, "redeploy", args))
             if item.end_week is not None and item.end_week < W:
                 plan.events.append(Event(item.end_week, "redeploy", {**args, "src": dst, "dst": src, "back": True}))
         elif isinstance(item, AddCapacity):
             r = region(item.region, at + ("region",))
-            if item.service_line in BED_LINES:
+            bed = item.service_line in BED_LINES
+            n, what = (item.beds, "beds") if bed else (item.fte, "staff")
+            have = amount(item.service_line, [r])
+            if n < 0 and -n > have:
+                problems.append(located.problem(at + (what if bed else "fte",), f"{item.region} has {have} "
+                                                f"{item.service_line} {what}; cannot remove {-n}"))
+            if not bed and len(open_of(item.service_line, [r])) == 0:
+                problems.append(located.problem(at + ("region",), f"no open {item.service_line} provider in "
+                                                f"{item.region} to employ them"))
+            change(item, f"{item.service_line} {what} in {item.region}: {have} -> {have + n}"
+                   + (" (removed beds take no new patients; their occupants stay until their stays end)"
+                      if bed and n < 0 else ""))
+            if bed:
                 plan.events.append(Event(w0, "add_beds", dict(line=item.service_line, region=r, beds=item.beds)))
                 plan.fixed_cost[w0:, r] += item.beds * item.cost_per_bed_day * 7
             else:
                 plan.events.append(Event(w0, "add_staff", dict(line=item.service_line, region=r, fte=item.fte)))
                 plan.fixed_cost[w0:, r] += item.fte * item.cost_per_fte_week
         elif isinstance(item, WageIncrease):
+            regs = regions_of(item.regions, at + ("regions",))
+            sel = open_of(item.service_line, regs)
+            if len(sel) == 0:
+                problems.append(located.problem(at + ("regions",), f"no open {item.service_line} provider in "
+                                                f"{names(regs)}: nobody's pay would rise"))
+            change(item, f"pay of {pr['headcount'][sel].sum()} {item.service_line} staff at {len(sel)} providers in "
+                   f"{names(regs)} {item.increase:+.0%}; assumed: separations {item.separation_change:+.0%}, "
+                   f"hiring {item.hiring_change:+.0%}")
             plan.events.append(Event(w0, "wage", dict(
-                line=item.service_line, regions=regions_of(item.regions, at + ("regions",)),
+                line=item.service_line, regions=regs,
                 sep=1.0 + item.separation_change, hire=1.0 + item.hiring_change,
                 cost_per_hour=item.increase * item.hourly_wage)))
         elif isinstance(item, CareCoordination):
+            regs = regions_of(item.regions, at + ("regions",))
+            eligible = int(((mem["status"] == ENROLLED) & (mem["tier"] >= item.tier_min)
+                            & np.isin(mem["region"], regs)).sum())
+            if eligible == 0:
+                problems.append(located.problem(at + ("tier_min",), f"no enrolled member of tier {item.tier_min} or "
+                                                f"above in {names(regs)}: nobody to enrol"))
+            n = item.members if item.members is not None else round(item.share * eligible)
+            change(item, f"{min(n, eligible)} of {eligible} eligible members (tier {item.tier_min}+, {names(regs)}) "
+                   f"enrolled in care coordination; assumed: acute care {item.acute_change:+.0%}")
             plan.events.append(Event(w0, "coordinate", dict(
-                regions=regions_of(item.regions, at + ("regions",)), members=item.members, share=item.share,
+                regions=regs, members=item.members, share=item.share,
                 tier_min=item.tier_min, factor=1.0 + item.acute_change,
                 cost_per_week=item.cost_per_member_month * 7 / DAYS_PER_MONTH)))
         elif isinstance(item, TransitionalCare):
+            change(item, f"transitional care after every discharge; assumed: 30-day readmission "
+                   f"{item.readmission_change:+.0%}")
             for name in ("p_readmission_30d", "p_readmission_30d_without_support"):
                 plan.factor(name)[w0:] *= 1.0 + item.readmission_change
             plan.transitional_cost.append((w0, item.cost_per_discharge))
         elif isinstance(item, HousingSupport):
             r = region(item.region, at + ("region",))
+            have = amount("supportive_housing", [r])
+            change(item, f"supportive housing units in {item.region}: {have} -> {have + item.units}")
             plan.events.append(Event(w0, "add_beds", dict(line="supportive_housing", region=r, beds=item.units)))
             plan.fixed_cost[w0:, r] += item.units * item.cost_per_unit_day * 7
         elif isinstance(item, TravelTimeLimit):
+            change(item, f"travel limit {params['travel_limit_minutes']:g} -> {item.minutes:g} minutes")
             plan.sets.setdefault("travel_limit_minutes", []).append((w0, float(item.minutes)))
     if sc.policies.waitlist_priority is not None:
         plan.sets["waitlist_priority"] = [(0, 0 if sc.policies.waitlist_priority == "acuity_first" else 1)]
@@ -324,6 +426,9 @@ def compile_plan(located: Located, world: World, params: Params) -> Plan:
             problems += [located.problem(("parameters", name), p.reason) for p in exc.problems]
             continue
         plan.sets[name] = [(0, value)]
+        plan.changes.append(f"week 1: parameter {name} {params[name]} -> {value}")
+    if sc.policies.waitlist_priority is not None:
+        plan.changes.append(f"week 1: waiting list served {sc.policies.waitlist_priority.replace('_', ' ')}")
     if problems:
         raise ValidationError(problems)
     return plan

@@ -29,6 +29,8 @@ SCENARIOS_DDL = """CREATE TABLE IF NOT EXISTS _scenario_runs (
     run_id VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, file VARCHAR NOT NULL, scenario VARCHAR NOT NULL,
     baseline_parameters VARCHAR NOT NULL
 )"""
+# what each action changed, in words (added in schema 1.3; older runs have none)
+SCENARIOS_CHANGES = "ALTER TABLE _scenario_runs ADD COLUMN IF NOT EXISTS changes VARCHAR"
 
 
 @dataclass
@@ -94,11 +96,13 @@ def _prepare(ws: Workspace, files: list, overrides: dict, as_of: date | None) ->
     return world, prepared
 
 
-def check_scenarios(workspace: Workspace | str | os.PathLike[str], files: list[str | os.PathLike[str]]) -> list[Located]:
-    """Validate scenario files against a workspace (regions, providers, baseline) without running them."""
+def check_scenarios(workspace: Workspace | str | os.PathLike[str],
+                    files: list[str | os.PathLike[str]]) -> list[tuple[Located, Plan]]:
+    """Validate scenario files against a workspace (regions, providers, baseline) without running them; each
+    with its plan, whose `changes` say what every action would change."""
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
     try:
-        return [p[0] for p in _prepare(ws, files, {}, None)[1]]
+        return [(p[0], p[1]) for p in _prepare(ws, files, {}, None)[1]]
     finally:
         if ws is not workspace:
             ws.close()
@@ -132,10 +136,12 @@ def run_scenarios(workspace: Workspace | str | os.PathLike[str], files: list[str
             if sc.outputs.folder:
                 write_out(result, Path(loc.file).parent / sc.outputs.folder, summary, sc.name)
 
-            def extra(con: duckdb.DuckDBPyConnection, loc=loc, result=result, source=source) -> None:
+            def extra(con: duckdb.DuckDBPyConnection, loc=loc, result=result, source=source, plan=plan) -> None:
                 con.execute(SCENARIOS_DDL)
-                con.execute("INSERT INTO _scenario_runs VALUES (?, ?, ?, ?, ?)",
-                            [result.run_id, loc.scenario.name, loc.file, loc.scenario.to_json(), source])
+                con.execute(SCENARIOS_CHANGES)
+                con.execute("INSERT INTO _scenario_runs (run_id, name, file, scenario, baseline_parameters, changes) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", [result.run_id, loc.scenario.name, loc.file,
+                                                          loc.scenario.to_json(), source, json.dumps(plan.changes)])
 
             store(ws, result, summary, sc.name, extra=extra, actor=actor)
             runs.append(ScenarioRun(loc, plan, result))
@@ -152,3 +158,11 @@ def scenario_of(ws: Workspace, run_id: str) -> dict | None:
     ws.con.execute(SCENARIOS_DDL)
     row = ws.con.execute("SELECT scenario FROM _scenario_runs WHERE run_id = ?", [run_id]).fetchone()
     return json.loads(row[0]) if row else None
+
+
+def changes_of(ws: Workspace, run_id: str) -> list[str]:
+    """What a stored scenario run's actions changed, in words (none for runs stored before they were kept)."""
+    ws.con.execute(SCENARIOS_DDL)
+    ws.con.execute(SCENARIOS_CHANGES)
+    row = ws.con.execute("SELECT changes FROM _scenario_runs WHERE run_id = ?", [run_id]).fetchone()
+    return json.loads(row[0]) if row and row[0] else []

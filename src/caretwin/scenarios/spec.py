@@ -23,9 +23,9 @@ from pydantic import ValidationError as PydanticError
 from caretwin.errors import Problem, ValidationError
 
 STAFFED_LINES = ("hcbs", "home_health")
-BED_LINES = ("snf", "crisis_stabilization", "supportive_housing")
-BED_COST_PARAM = {"snf": "cost_snf_day", "crisis_stabilization": "cost_csu_day",
-                  "supportive_housing": "cost_supportive_housing_day"}
+BED_LINES = ("snf", "nursing_facility", "crisis_stabilization", "supportive_housing")
+BED_COST_PARAM = {"snf": "cost_snf_day", "nursing_facility": "cost_nursing_facility_day",
+                  "crisis_stabilization": "cost_csu_day", "supportive_housing": "cost_supportive_housing_day"}
 BLS_AIDE_WAGE = 16.78  # US median hourly wage, home health and personal care aides (BLS OEWS May 2023, 31-1120)
 
 
@@ -46,6 +46,8 @@ Change = Annotated[float, BeforeValidator(_change), Field(ge=-1.0)]
 Share = Annotated[float, BeforeValidator(_change), Field(gt=0.0, le=1.0)]
 Regions = Literal["all"] | list[str]
 StaffedLine = Literal["hcbs", "home_health"]
+CapacityLine = Literal["hcbs", "home_health", "snf", "nursing_facility", "crisis_stabilization", "supportive_housing"]
+Cut = Annotated[int, Field(ge=-100_000, le=100_000)]  # a change in staff or beds: negative removes
 Week = Annotated[int, Field(ge=1)]
 
 
@@ -103,12 +105,13 @@ class StaffLoss(Timed):
 
 
 class ProviderClosure(Timed):
-    """Named providers close, or the `count` largest of `service_line` in `region`."""
+    """Named providers close, or the `count` largest of `service_line` in `region`. A closed bed provider's
+    beds take no new patients; those in them stay until their stays end."""
 
     providers: list[str] = []
     region: str | None = None
     count: Annotated[int, Field(ge=1)] = 1
-    service_line: StaffedLine = "hcbs"
+    service_line: CapacityLine = "hcbs"
 
     @model_validator(mode="after")
     def _which(self) -> ProviderClosure:
@@ -126,16 +129,18 @@ class RedeployStaff(Bounded):
 
 
 class AddCapacity(Timed):
-    """Staff (`fte`, for hcbs and home_health) or beds/units (`beds`) added in one region.
+    """Staff (`fte`, for hcbs and home_health) or beds/units (`beds`) added in one region; a negative number
+    removes them (a cut). Removed beds take no new patients and their occupants stay until their stays end;
+    removed staff leave the largest providers first, so their members' visits are missed until staff return.
 
     Use of the added capacity is costed like any other service; the `cost_per_*` figures are what
     holding it costs on top (standby staffing of a bed, recruitment), 0 unless given.
     """
 
-    service_line: Literal["hcbs", "home_health", "snf", "crisis_stabilization", "supportive_housing"]
+    service_line: CapacityLine
     region: str
-    beds: Annotated[int, Field(ge=1)] | None = None
-    fte: Annotated[int, Field(ge=1)] | None = None
+    beds: Cut | None = None
+    fte: Cut | None = None
     cost_per_bed_day: Annotated[float, Field(ge=0)] = 0.0
     cost_per_fte_week: Annotated[float, Field(ge=0)] = 0.0
 
@@ -145,6 +150,8 @@ class AddCapacity(Timed):
             raise ValueError(f"{self.service_line} capacity is staff: give fte (not beds)")
         if self.service_line in BED_LINES and (self.beds is None or self.fte is not None):
             raise ValueError(f"{self.service_line} capacity is beds or units: give beds (not fte)")
+        if (self.beds or self.fte) == 0:
+            raise ValueError("adding 0 changes nothing: give a number of beds or staff to add (or, negative, remove)")
         return self
 
 

@@ -166,10 +166,16 @@ def _advance(c, busy_until, occupant, started, q_member, q_arrival, q_service, q
 def _serve(k, t, c, busy_until, occupant, started, q_member, q_arrival, q_service, q_head, q_len,
            kind, e_node, e_member, e_time, e_wait, ne):
     qmax = q_member.shape[1]
-    for s in range(c[k]):
-        if q_len[k] == 0:
+    # servers beyond c (beds removed while occupied) finish their stays but take no one new
+    busy = 0
+    for s in range(occupant.shape[1]):
+        if occupant[k, s] >= 0:
+            busy += 1
+    for s in range(occupant.shape[1]):
+        if q_len[k] == 0 or busy >= c[k]:
             break
         if occupant[k, s] < 0:
+            busy += 1
             h = q_head[k]
             occupant[k, s] = q_member[k, h]
             started[k, s] = t
