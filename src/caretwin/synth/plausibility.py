@@ -183,7 +183,8 @@ NOT_REPRESENTED: tuple[tuple[str, str], ...] = (
     ("readmission, home health vs SNF (+5.6 points)", "one readmission hazard for every supported discharge"),
     ("providers turning referrals away (77%)", "providers accept every match they have hours for"),
     ("psychiatric ED boarding over 6 hours (21.5%)", "the engine counts boarding in days, not hours"),
-    ("pay and turnover (+25% pay, a third less turnover)", "a scenario response, tested by the paired wage-rise run"),
+    ("pay and turnover (+25% pay, a third less turnover)", "a scenario's response: a wage_increase's effect on "
+     "separations is the analyst's assumption, not yet held to this figure"),
     ("Medicaid spending per enrollee ($633 a month)", "the model prices only the services it represents "
      "(no pharmacy, physician or outpatient care)"),
 )
