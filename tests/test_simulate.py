@@ -129,7 +129,7 @@ def test_synth_history_is_run_by_the_engine_with_its_parameters(tmp_path):
 
 def test_the_demo_runs_the_whole_journey_and_prints_the_report_path(tmp_path):
     demo = tmp_path / "demo"
-    res = runner.invoke(app, ["demo", str(demo), "--members", "800", "--replications", "4"])
+    res = runner.invoke(app, ["demo", str(demo), "--members", "1500", "--replications", "4"])  # every region keeps an HCBS agency
     assert res.exit_code == 0, res.output
     assert "checks," in res.output and "parameters estimated" in res.output
     last = res.output.rstrip().splitlines()[-3:]  # the report, the dashboard's command, a demo log-in
