@@ -93,6 +93,15 @@ def test_cli_calibrates_simulates_with_its_draws_and_validates(counties, tmp_pat
                               "--replications", "3", "--workers", "1", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output[res.output.index("{"):])["parameter_sets"] == 200  # each replication its own draw
+    # the run records what it rests on: the estimates of this workspace, the rest defaults
+    from caretwin.simulate.results import evidence_of_run, list_runs
+
+    with Workspace.open(path) as again:
+        run = list_runs(again)[0]
+        ev = evidence_of_run(again, run["run_id"])
+    assert ev.basis == "calibrated" and "rate_ed" in ev.estimated and "travel_limit_minutes" in ev.defaults
+    assert run["parameters"] == f"calibrated ({len(ev.estimated)} estimated, {len(ev.defaults)} defaults)"
+    assert not ev.rests_on_defaults("avoidable utilisation")
     res = runner.invoke(app, ["validate", str(path), "--holdout-weeks", "4", "--replications", "20", "--workers", "1",
                               "--json", str(tmp_path / "v.json"), "--html", str(tmp_path / "v.html")])
     assert res.exit_code == 0, res.output
@@ -114,6 +123,19 @@ def test_sparse_real_data_says_plainly_what_it_could_not_estimate(tmp_path):
     why = dict(cal.skipped)
     assert any("events" in reason for reason in why.values())
     ws.close()
+    # the command line does not let that pass as a fitted twin: it warns and exits 3 unless told to accept it
+    res = runner.invoke(app, ["calibrate", str(tmp_path / "ws"), "--out", str(tmp_path / "p.toml")])
+    assert res.exit_code == 3 and "WARNING: only" in res.output and "rest mainly on defaults" in res.output
+    assert (tmp_path / "p.toml").exists()
+    res = runner.invoke(app, ["calibrate", str(tmp_path / "ws"), "--out", str(tmp_path / "p.toml"), "--accept-defaults"])
+    assert res.exit_code == 0, res.output
+    # and the quality verdict says how much of it could not be checked at all
+    from caretwin.quality import run_quality
+    from caretwin.quality.report import _verdict
+
+    with Workspace.open(tmp_path / "ws") as ws:
+        text, _ = _verdict(run_quality(ws))
+    assert "checks could not run because the data do not hold what they test" in text
 
 
 def test_scores_follow_their_definitions():
@@ -146,12 +168,12 @@ def test_scores_follow_their_definitions():
 
 
 def test_thin_data_gives_estimates_flagged_not_estimable_rather_than_overflow(tmp_path):
-    # 1,500 members over 6 months (seed 2): some covariate classes have no events; their coefficients are
+    # 1,500 members over 6 months (seed 3): some covariate classes have no events; their coefficients are
     # reported as not estimable (defaults kept) instead of overflowing to inf, and calibration warns of nothing
     import warnings
 
     ws = Workspace.create(tmp_path / "ws")
-    ingest(ws, write_extract(CountyParams(members=1500, regions=6, months=6, seed=2), tmp_path / "x").path)
+    ingest(ws, write_extract(CountyParams(members=1500, regions=6, months=6, seed=3), tmp_path / "x").path)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         cal = calibrate(ws, seed=0)

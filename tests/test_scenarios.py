@@ -103,7 +103,7 @@ def test_mistakes_are_reported_by_file_line_and_field_with_the_allowed_values(tm
     text = str(err.value)
     assert f"{bad}, line 4, field shocks.0.referrals.service_line: Input should be 'hcbs' or 'home_health'" in text
     assert "line 4, field shocks.0.referrals.change: 15 is ambiguous: write 15% or 0.15" in text
-    assert "line 5, field shocks.1.flood: unknown shock; allowed: referrals, seasonal_surge, staff_loss" in text
+    assert "line 5, field shocks.1.flood: unknown shock; allowed: referrals, enrolment, seasonal_surge, staff_loss" in text
     assert "line 7, field interventions.0.redeploy_staff.colour: unknown field; allowed: start_week, end_week" in text
     assert "line 9, field policies.waitlist_priority: Input should be 'acuity_first' or 'first_come'" in text
 
@@ -383,3 +383,64 @@ def test_cutting_beds_admits_no_one_until_the_occupants_have_left():
     kind, _, member, time, _ = node.advance(np.zeros(1, np.int64), np.array([9]), np.array([1.5]), np.array([1.0]), 8.0)
     starts = time[(kind == 0) & (member == 9)]
     assert len(starts) == 1 and starts[0] == pytest.approx(6.2)  # after the second occupant left at 6.2
+
+
+def test_new_members_keep_arriving_and_an_enrolment_shock_changes_only_the_inflow(county, tmp_path):
+    from caretwin.scenarios import check_scenarios
+
+    write(tmp_path, "base.yaml", BASE.replace("replications: 12", "replications: 4"))
+    cut = write(tmp_path, "cut.yaml", "name: redetermination\nextends: base.yaml\nshocks:\n"
+                                      "  - enrolment: {change: -50%, start_week: 5}\n")
+    ((_, plan),) = check_scenarios(county, [cut])
+    assert plan.changes == ["week 5: new enrolment in all regions -50%"]
+    base, shock = run_scenarios(county, [tmp_path / "base.yaml", cut])
+    members = base.result.weekly("members")
+    joined, joined_shock = base.result.weekly("enrolments"), shock.result.weekly("enrolments")
+    # without a shock the population holds: exits are replaced by joiners (within 3% over 16 weeks)
+    assert (joined.sum(axis=1) > 0).all()
+    assert np.abs(members[:, -1] / members[:, 0] - 1).max() < 0.03, members[:, [0, -1]]
+    # the same draws until week 5, then about half the joiners (within a third of the halving, 4 replications)
+    assert np.array_equal(joined[:, :4], joined_shock[:, :4])
+    ratio = joined_shock[:, 4:].sum() / joined[:, 4:].sum()
+    assert 0.35 < ratio < 0.65, ratio
+    assert (shock.result.weekly("members")[:, -1] < members[:, -1]).all()
+    too_much = write(tmp_path, "boom.yaml", "name: boom\nextends: base.yaml\nshocks:\n"
+                                            "  - enrolment: {change: +80%}\n  - enrolment: {change: +80%}\n")
+    with pytest.raises(ValidationError) as err:
+        check_scenarios(county, [too_much])
+    assert any(p.row == 5 and "more than 2x" in p.reason for p in err.value.problems)
+
+
+def test_a_comparison_on_defaults_says_so_at_the_top_with_what_each_scenario_assumes(county, runs, tmp_path):
+    # the fixture's runs use `baseline: defaults`: nothing was estimated, so every headline rests on defaults
+    ids = [runs["baseline"].run_id, runs["late"].run_id]
+    c = compare(county, ids)
+    assert c.evidence["basis"] == "defaults" and not c.evidence["estimated"]
+    assert "people waiting for HCBS" in " ".join(c.resting_on_defaults) and len(c.resting_on_defaults) == 7
+    assert any("care coordination" in a and "assumed: acute care -30%" in a for a in c.scenarios[0].assumptions)
+    res = runner.invoke(app, ["report", str(county.path), *ids, "--html", str(tmp_path / "r.html")])
+    html = (tmp_path / "r.html").read_text()
+    top = html.split("id='summary'>", 1)[0]  # before the executive summary
+    assert "role='alert'" in top and "rest mainly on default parameters" in top
+    assert "assumes its own effect size" in top and "none was estimated from this workspace" in top
+    res = runner.invoke(app, ["scenario", "compare", str(county.path), *ids])
+    assert res.exit_code == 0 and res.output.startswith("WARNING: These results rest mainly on default parameters")
+    res = runner.invoke(app, ["runs", str(county.path)])
+    assert "parameters: defaults only" in res.output
+
+
+def test_differences_and_axes_carry_no_false_precision():
+    from caretwin.reports.board import _sentence, fmt_change
+    from caretwin.reports.charts import _tick, _ticks
+    from caretwin.scenarios.compare import Difference, Interval
+
+    tiny = Interval(0.00003, 0.00001, 0.00005)  # a share up by 0.003 points, interval 0.001 to 0.005
+    assert fmt_change(tiny.mean, tiny, "share") == "+0.0030 pts"
+    d = Difference("missed_visit_rate_hcbs", "share of HCBS visits missed", "share", "missed visits", -1,
+                   Interval(0.04, 0.039, 0.041), Interval(0.04003, 0.03903, 0.04103), tiny, 0.01, None, None)
+    text = _sentence(d)
+    assert text.startswith("Share of HCBS visits missed: practically unchanged") and "0.00%" not in text
+    assert "(worse)" not in text
+    top, step = _ticks(0.025)
+    labels = [_tick(step * i, True, step) for i in range(round(top / step) + 1)]
+    assert labels == ["0.0%", "0.5%", "1.0%", "1.5%", "2.0%", "2.5%"] and len(set(labels)) == len(labels)

@@ -72,8 +72,9 @@ def test_rural_regions_wait_longer_and_miss_more_visits(county):
 
 
 def test_overtime_raises_separations():
-    # the workforce mechanism alone, a year of weeks: agencies carrying 20% more caseload than their
-    # staff's hours work overtime and lose staff faster (hazard ratio 1 + 4 x 0.2 = 1.8; asserted > 1.4, seed 9)
+    # the workforce mechanism alone, a year of weeks: agencies carrying 20% more caseload than their staff's hours
+    # work the most overtime they can (10% of hours) and lose staff faster (hazard ratio 1 + 4 x 0.1 = 1.4; asserted
+    # > 1.25, seed 9)
     def separations(load: float) -> float:
         engine = Engine(build_population(CountyParams(members=20_000, regions=6, seed=9)).world)
         sim = engine.new_sim(seed=9, weeks=52)
@@ -89,7 +90,7 @@ def test_overtime_raises_separations():
         seps = sim.M[:, :, 0, SLOTS("separations", "hcbs")].sum() + sim.M[:, :, 0, SLOTS("separations", "home_health")].sum()
         return seps / exposure
 
-    assert separations(1.2) > 1.4 * separations(0.8)
+    assert separations(1.2) > 1.25 * separations(0.8)
 
 
 def test_referrals_wait_for_care_and_some_are_still_waiting(county):
@@ -115,18 +116,24 @@ def test_hospital_flows_have_lengths_of_stay_delays_and_readmissions(county):
     assert 0.08 < readmit < 0.35
 
 
-def test_unmet_need_raises_emergency_visits(county):
-    # members of providers that miss many visits go to the ED more often than members of well-staffed ones
-    hi, lo = county.execute("""
-        WITH m AS (
-            SELECT member_id, avg((status = 'missed_provider')::INT) AS missed FROM visits GROUP BY 1
-        ), ed AS (
-            SELECT member_id, count(*) AS n FROM encounters WHERE encounter_class = 'emergency' GROUP BY 1
-        )
-        SELECT avg(coalesce(n, 0)) FILTER (WHERE missed > 0.1), avg(coalesce(n, 0)) FILTER (WHERE missed < 0.03)
-        FROM m LEFT JOIN ed USING (member_id)
+def test_waiting_for_hcbs_raises_emergency_visits(county):
+    # the same members, while they wait for HCBS (unmet need 1: ED hazard x 1.25) and over as many days once their
+    # care has settled (from 4 weeks after its start, when the unmet-need index has decayed); community referrals
+    # that started inside the year, seed 3. Asserted: at least 1.1x while waiting (measured 1.20x)
+    waiting, served = county.execute("""
+        WITH r AS (
+            SELECT member_id, received_date AS w0, start_of_care_date AS s,
+                   least(start_of_care_date + CAST(28 + (start_of_care_date - received_date) AS INTEGER),
+                         DATE '2024-12-31') AS s1
+            FROM referrals WHERE service_line = 'hcbs' AND authorized_date <> received_date
+              AND received_date >= DATE '2024-01-01' AND start_of_care_date IS NOT NULL
+        ), ed AS (SELECT member_id, admit_date AS d FROM encounters WHERE encounter_class = 'emergency')
+        SELECT (SELECT count(*) FROM r JOIN ed ON ed.member_id = r.member_id AND ed.d >= r.w0 AND ed.d < r.s)
+                   / (SELECT sum(s - w0) FROM r),
+               (SELECT count(*) FROM r JOIN ed ON ed.member_id = r.member_id AND ed.d >= r.s + 28 AND ed.d < r.s1)
+                   / (SELECT sum(greatest(s1 - (s + 28), 0)) FROM r)
     """).fetchone()
-    assert hi > lo
+    assert waiting > 1.1 * served, (waiting, served)
 
 
 def test_some_groups_are_under_represented_against_the_reference(county, tmp_path):

@@ -300,8 +300,13 @@ def calibrate(
     out: Annotated[Path | None, typer.Option(help="Parameter file to write (default WORKSPACE/calibrated.toml).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the parameter draws.", min=0)] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the estimates as JSON.")] = False,
+    accept_defaults: Annotated[bool, typer.Option(
+        "--accept-defaults", help="Exit 0 even when most parameters stay at their defaults.")] = False,
 ) -> None:
-    """Estimate the engine's parameters from the workspace's history, with intervals, and write the parameter file."""
+    """Estimate the engine's parameters from the workspace's history, with intervals, and write the parameter file.
+
+    Exits 3 (after writing the file) when fewer than half of the parameters could be estimated, unless
+    --accept-defaults: runs on such a file rest mainly on defaults, and whoever uses them should know."""
     from datetime import date
 
     from caretwin.simulate.calibrated import calibrate_to, sidecar
@@ -332,6 +337,13 @@ def calibrate(
     typer.echo(f"\nnot estimated from these data, default used ({len(names)}): {', '.join(names)}")
     typer.echo(f"\nwrote {target} and {sidecar(target)} (estimates, methods, data, defaults and "
                f"{len(record['draws'])} parameter draws); use it with `caretwin simulate --params {target}`")
+    estimated = sum(e.supported for e in cal.estimates)
+    if estimated < len(names):
+        typer.echo(f"\nWARNING: only {estimated} of {estimated + len(names)} parameters were estimated from these "
+                   "data; runs with this file rest mainly on defaults, and their comparisons and reports will say so"
+                   + ("." if accept_defaults else " (exit 3; --accept-defaults to exit 0)."), err=True)
+        if not accept_defaults:
+            raise typer.Exit(3)
 
 
 def _short(v) -> str:
@@ -397,7 +409,7 @@ def runs(
         return
     for r in rows:
         typer.echo(f"{r['run_id']}  {r['created_at']}  {r['weeks']} weeks x {r['replications']} from {r['start_date']}"
-                   f"  seed {r['seed']}  {r['label'] or ''}")
+                   f"  seed {r['seed']}  parameters: {r['parameters']}  {r['label'] or ''}")
     if not rows:
         typer.echo("no runs yet: try `caretwin simulate`")
 
@@ -507,7 +519,7 @@ def scenario_compare(
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole comparison as JSON on standard output.")] = False,
 ) -> None:
     """Compare scenario runs with the baseline: paired differences with 95% intervals, failure risk, value."""
-    from caretwin.reports.board import fmt, fmt_signed, summary_points
+    from caretwin.reports.board import evidence_points, fmt, fmt_signed, summary_points
     from caretwin.scenarios import compare
 
     try:
@@ -517,6 +529,11 @@ def scenario_compare(
     if as_json:
         typer.echo(c.to_json())
         return
+    warning, points = evidence_points(c)
+    if warning:
+        typer.echo(f"WARNING: {warning}")
+    for line in points:
+        typer.echo(line)
     for s in c.scenarios:
         typer.echo(f"\n{s.name} ({s.run_id}) against {c.baseline_name} ({c.baseline_run}), "
                    f"{c.replications} paired replications")

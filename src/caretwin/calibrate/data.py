@@ -53,6 +53,8 @@ def build(con: duckdb.DuckDBPyConnection, w: Window) -> None:
         WITH au AS (SELECT referral_id, max(end_date) AS last_end FROM authorizations GROUP BY 1)
         SELECT r.referral_id, r.member_id, r.service_line, r.received_date, r.authorized_date, r.start_of_care_date,
                r.status, r.authorized_date = r.received_date AS from_discharge,
+               -- withdrawn before it started: the data do not say when, so neither when the wait ended
+               r.status = 'withdrawn' AND au.last_end IS NULL AND r.start_of_care_date IS NULL AS end_unknown,
                CASE WHEN r.status IN ('closed', 'withdrawn')
                     THEN coalesce(au.last_end, r.start_of_care_date, r.received_date) END AS ended
         FROM referrals r LEFT JOIN au USING (referral_id)
@@ -78,6 +80,9 @@ def build(con: duckdb.DuckDBPyConnection, w: Window) -> None:
             SELECT DISTINCT mw.member_id, mw.week FROM mw JOIN encounters e ON e.member_id = mw.member_id
              AND e.encounter_class IN ('inpatient', 'snf', 'crisis') AND e.admit_date < mw.ws
              AND (e.discharge_date IS NULL OR e.discharge_date > mw.ws) AND e.discharge_date IS DISTINCT FROM e.admit_date
+        ), unknown AS (  -- after a referral withdrawn on an unknown day: waiting or not, nobody knows
+            SELECT DISTINCT mw.member_id, mw.week FROM mw JOIN _cal_episodes ep ON ep.member_id = mw.member_id
+             AND ep.end_unknown AND ep.received_date < mw.ws
         ), recent AS (  -- a service ended in the 12 weeks before: the unmet-need index has not yet decayed
             SELECT DISTINCT mw.member_id, mw.week FROM mw JOIN _cal_episodes ep ON ep.member_id = mw.member_id
              AND ep.ended BETWEEN mw.ws - 84 AND mw.ws
@@ -91,6 +96,7 @@ def build(con: duckdb.DuckDBPyConnection, w: Window) -> None:
         SELECT mw.member_id, mw.week, mw.region_id, mw.tier, mw.age, mw.no_caregiver, mw.smi, mw.sud,
                coalesce(svc.svc, 0) AS svc, away.member_id IS NOT NULL AS away,
                post.member_id IS NOT NULL AS post_discharge, recent.member_id IS NOT NULL AS recent_service,
+               unknown.member_id IS NOT NULL AS after_withdrawal,
                -- known only after a member's first recorded change: earlier states are guessed (below), and
                -- members who never change are selected on their future, which would bias transition rates
                h.housing_status IS NOT NULL AS housing_known,
@@ -100,6 +106,7 @@ def build(con: duckdb.DuckDBPyConnection, w: Window) -> None:
                              ELSE 'at_risk' END, 'stable') AS housing
         FROM mw LEFT JOIN svc USING (member_id, week) LEFT JOIN away USING (member_id, week)
         LEFT JOIN post USING (member_id, week) LEFT JOIN recent USING (member_id, week)
+        LEFT JOIN unknown USING (member_id, week)
         LEFT JOIN first_event fe USING (member_id)
         ASOF LEFT JOIN housing_events h ON h.member_id = mw.member_id AND h.event_date <= mw.ws""")
 

@@ -15,13 +15,14 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     rows = con.execute(f"""
         WITH cells AS (
             SELECT week, region_id, tier, age >= 65 AS old, age < 18 AS child, no_caregiver, count(*) AS n
-            FROM _cal_mw WHERE svc = 0 AND NOT away GROUP BY ALL
+            FROM _cal_mw WHERE svc = 0 AND NOT away AND NOT after_withdrawal GROUP BY ALL
         ), ev AS (
             SELECT mw.week, mw.region_id, mw.tier, mw.age >= 65 AS old, mw.age < 18 AS child, mw.no_caregiver,
                    count(*) AS y
             FROM _cal_episodes ep JOIN _cal_mw mw ON mw.member_id = ep.member_id
              AND mw.week = {week_of('ep.received_date', w)}
             WHERE ep.service_line = 'hcbs' AND NOT coalesce(ep.from_discharge, false) AND mw.svc = 0 AND NOT mw.away
+              AND NOT mw.after_withdrawal
               AND ep.received_date >= {s}
             GROUP BY ALL
         )

@@ -67,17 +67,28 @@ def enrolment(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     data = f"{int(fit.events):,} disenrolments over {fit.exposure:,.0f} person-years, {span(w)}"
     out.append(Estimate("rate_disenroll", float(np.exp(fit.coef[0])), np.exp(B[:, 0]), method, data))
     out.append(Estimate("rel_disenroll_in_service", float(np.exp(fit.coef[1])), np.exp(B[:, 1]), method, data))
+    # new enrolment: members whose enrolment starts inside the window, per person-year on the books
+    k, py = con.execute(f"""WITH last AS (SELECT {s} + CAST(7 * max(week) + 6 AS INTEGER) AS d FROM _cal_mw)
+        SELECT (SELECT count(*) FROM members, last WHERE enrollment_start > {s} AND enrollment_start <= last.d),
+               (SELECT count(*) * 7 / 365.0 FROM _cal_mw)""").fetchone()
+    if k < 10:
+        out.append(Estimate("rate_enrolment", None, supported=False, data=f"{k} enrolments starting {span(w)}",
+                            note="fewer than 10 members joined inside the window"))
+    else:
+        out.append(Estimate("rate_enrolment", k / py, gamma_rate_draws(k, py, n_draws, seed + 3),
+                            "enrolments starting inside the window per person-year on the books (Jeffreys gamma)",
+                            f"{k:,} new members over {py:,.0f} person-years, {span(w)}"))
     # institutionalisation from the community: an open-ended nursing-facility stay not following a hospital stay
     # (members with no open service: unmet need, which the data do not record, raises the rate for the others)
     k, = con.execute(f"""SELECT count(*) FROM encounters x JOIN _cal_mw mw ON mw.member_id = x.member_id
          AND mw.week = {week_of('x.admit_date', w)}
         WHERE x.encounter_class = 'snf' AND x.admit_date BETWEEN {s} AND {e}
           AND (x.discharge_date IS NULL OR x.discharge_disposition = 'died')
-          AND mw.tier >= 3 AND mw.svc = 0 AND NOT mw.away AND NOT mw.recent_service
+          AND mw.tier >= 3 AND mw.svc = 0 AND NOT mw.away AND NOT mw.recent_service AND NOT mw.after_withdrawal
           AND NOT EXISTS (SELECT 1 FROM encounters i WHERE i.member_id = x.member_id
                           AND i.encounter_class IN ('inpatient', 'snf') AND i.discharge_date = x.admit_date)""").fetchone()
     py, = con.execute("""SELECT count(*) * 7 / 365.0 FROM _cal_mw
-        WHERE NOT away AND tier >= 3 AND svc = 0 AND NOT recent_service""").fetchone()
+        WHERE NOT away AND tier >= 3 AND svc = 0 AND NOT recent_service AND NOT after_withdrawal""").fetchone()
     out.append(Estimate("rate_institutionalisation", k / py, gamma_rate_draws(k, py, n_draws, seed + 2),
                         "nursing-facility entries from the community per person-year, tiers 3-4 (Jeffreys gamma)",
                         f"{k:,} entries over {py:,.0f} person-years, {span(w)}",
@@ -92,7 +103,7 @@ def housing(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     # only weeks whose state is on record (after a member's first change, or members who never changed), and
     # without an open service, whose unmet need would raise the risk of losing housing
     h = con.execute("""SELECT a.housing AS src, b.housing AS dst, count(*) FROM _cal_mw a JOIN _cal_mw b
-        ON b.member_id = a.member_id AND b.week = a.week + 1 WHERE a.housing_known AND a.svc = 0 GROUP BY ALL""").fetchall()
+        ON b.member_id = a.member_id AND b.week = a.week + 1 WHERE a.housing_known AND a.svc = 0 AND NOT a.after_withdrawal GROUP BY ALL""").fetchall()
     counts = {(a, b): n for a, b, n in h}
     for name, src, dst in (("p_week_stable_to_at_risk", "stable", "at_risk"), ("p_week_at_risk_to_homeless", "at_risk", "homeless"),
                            ("p_week_at_risk_to_stable", "at_risk", "stable"), ("p_week_homeless_to_at_risk", "homeless", "at_risk")):

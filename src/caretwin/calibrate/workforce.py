@@ -42,19 +42,16 @@ def _rows(con, w: Window) -> dict[str, np.ndarray]:
         ORDER BY wf.provider_id, wf.week_start""").fetchnumpy()
 
 
-def _ewma(provider: np.ndarray, x: np.ndarray, keep: float, include_current: bool) -> np.ndarray:
-    """Per-provider exponentially weighted sums, as the engine keeps them (rows sorted by provider, week)."""
+def _ewma(provider: np.ndarray, x: np.ndarray, keep: float, weight: float) -> np.ndarray:
+    """Per-provider running sums `acc = keep * acc + weight * x`, this week included, as the engine keeps them
+    (rows sorted by provider, week)."""
     out = np.zeros(len(x))
     acc, prev = 0.0, None
     for i in range(len(x)):
         if provider[i] != prev:
             acc, prev = 0.0, provider[i]
-        if include_current:
-            acc = keep * acc + (1 - keep) * x[i] if keep < 1 else acc + x[i]
-            out[i] = acc
-        else:
-            out[i] = acc
-            acc = keep * acc + x[i]
+        acc = keep * acc + weight * x[i]
+        out[i] = acc
     return out
 
 
@@ -70,7 +67,7 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     hires, seps = r["hires"].astype(float), r["separations"].astype(float)
     before = hc - hires + seps  # headcount at the week's start
     ot_share = np.divide(r["overtime"], before * HOURS_PER_FTE, out=np.zeros(n), where=before > 0)
-    sustained = _ewma(r["provider_id"], ot_share, 0.5, include_current=True)
+    sustained = _ewma(r["provider_id"], ot_share, 0.5, 0.5)  # the engine's ot_sustained
     ok = before > 0
 
     def nll(theta: np.ndarray) -> float:
@@ -109,7 +106,7 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
     out.append(Estimate("max_overtime_share", float(ot_share.max()), None, "largest overtime share observed", data,
                         low=float(ot_share.max()), high=float(ot_share.max())))
     # missed visits: provider-weeks without overtime are fully staffed, so their misses are the base rate
-    calm = r["overtime"] == 0
+    calm = (r["overtime"] == 0) & (before > 0)  # a provider with no staff left misses every visit
     k, m = float(r["missed"][calm].sum()), float(r["visits"][calm].sum())
     if m:
         out.append(Estimate("p_missed_provider_base", k / m, beta_draws(k, m, n_draws, rng.integers(1 << 31)),
@@ -124,7 +121,7 @@ def estimate(con, w: Window, n_draws: int, seed: int) -> list[Estimate]:
         out.append(Estimate("p_missed_member_visit", k / m, beta_draws(k, m, n_draws, rng.integers(1 << 31)),
                             "share of visits missed by members at home (Jeffreys beta draws)", data))
     # incidents: rate per worker-week with the engine's turnover, overtime and training factors as exposure
-    turnover = _ewma(r["provider_id"], seps, 0.75, include_current=True) / np.maximum(hc, 1)
+    turnover = _ewma(r["provider_id"], seps, 0.75, 1.0) / np.maximum(hc, 1)  # the engine's seps_4w per worker
     exposure = hc * (1 + 3 * turnover) * (1 + 2 * ot_share) * (1.6 - r["training"])
     k = float(r["incidents"].sum())
     out.append(Estimate("rate_incident_per_staff_week", k / exposure.sum(),

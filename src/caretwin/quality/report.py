@@ -19,6 +19,17 @@ code{font-size:.85em;overflow-wrap:anywhere} td:last-child{max-width:18rem} deta
 """
 
 
+def _coverage(report: QualityReport) -> str:
+    """A caveat when many checks could not run: a pass then says nothing about what the data do not hold."""
+    na = sum(r.status == "not_applicable" for r in report.results)
+    n = len(report.results)
+    if n and na * 2 >= n:
+        return (f" But {na:,} of {n:,} checks could not run because the data do not hold what they test (tables or "
+                "fields that are empty): the data were checked only where they exist, and what is missing cannot be "
+                "calibrated from them.")
+    return ""
+
+
 def _verdict(report: QualityReport) -> tuple[str, bool]:
     fatal = report.failed(("fatal",))
     convention = report.failed(("convention",))
@@ -27,8 +38,8 @@ def _verdict(report: QualityReport) -> tuple[str, bool]:
                 f"the twin (quarantined) or are still in it: fix the source before calibrating.", False)
     if convention:
         return (f"No fatal problems. {len(convention)} convention check{'s' if len(convention) != 1 else ''} failed: "
-                "the data can be used, with the caveats listed below.", True)
-    return "No fatal or convention problems were found.", True
+                "the data can be used, with the caveats listed below." + _coverage(report), True)
+    return "No fatal or convention problems were found." + _coverage(report), True
 
 
 def _row(r: CheckResult) -> str:

@@ -70,14 +70,34 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+NEGLIGIBLE = 0.001  # a difference under a thousandth of the baseline's level is reported as negligible
+
+
+def fmt_change(x: float, i: Interval, unit: str = "", signed: bool = True) -> str:
+    """A difference with as many digits as its interval's width supports (shares in percentage points)."""
+    scale, suffix = (100.0, " pts") if unit == "share" else (1.0, "")
+    width = abs(i.high - i.low) * scale
+    digits = 0 if width <= 0 or not math.isfinite(width) else max(0, 1 - math.floor(math.log10(width)))
+    digits = min(digits, 4)
+    v = x * scale
+    text = f"{abs(v):,.{digits}f}"
+    if unit == "currency":
+        text = "$" + text
+    sign = ("+" if v > 0 else "-" if v < 0 else "") if signed else ("-" if v < 0 else "")
+    return (sign if float(text.replace("$", "").replace(",", "")) else "") + text + suffix
+
+
 def _sentence(d: Difference) -> str:
-    if not d.difference.excludes_zero():
+    i = d.difference
+    ci = f"95% interval {fmt_change(i.low, i, d.unit)} to {fmt_change(i.high, i, d.unit)}"
+    if not i.excludes_zero():
         return (f"{_cap(d.label)}: no change we can detect ({fmt(d.scenario.mean, d.unit)}; difference "
-                f"{fmt_signed(d.difference.mean, d.unit)}, 95% interval {fmt_signed(d.difference.low, d.unit)} to "
-                f"{fmt_signed(d.difference.high, d.unit)}).")
-    direction = "up" if d.difference.mean > 0 else "down"
-    return (f"{_cap(d.label)}: {direction} by {fmt(abs(d.difference.mean), d.unit)} (95% interval "
-            f"{fmt_signed(d.difference.low, d.unit)} to {fmt_signed(d.difference.high, d.unit)}), from "
+                f"{fmt_change(i.mean, i, d.unit)}, {ci}).")
+    direction = "up" if i.mean > 0 else "down"
+    if abs(i.mean) < NEGLIGIBLE * abs(d.baseline.mean):
+        return (f"{_cap(d.label)}: practically unchanged ({direction} by {fmt_change(i.mean, i, d.unit, signed=False)}, "
+                f"under 0.1% of its level of {fmt(d.baseline.mean, d.unit)}; {ci}).")
+    return (f"{_cap(d.label)}: {direction} by {fmt_change(i.mean, i, d.unit, signed=False)} ({ci}), from "
             f"{fmt(d.baseline.mean, d.unit)} to {fmt(d.scenario.mean, d.unit)}"
             + (f" ({verdict(d)})." if d.better else "."))
 
@@ -130,8 +150,37 @@ th:first-child,td:first-child{text-align:left}th{background:#f0f4f8}
 .ts{font-size:10px}.tiles{display:inline-block;margin:0 1rem 1rem 0;vertical-align:top}
 .swatch{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:-.1em}
 .note{font-size:.85rem;color:#444}.sup{color:#777;font-style:italic}
+.warning{border-left:4px solid #b35806;background:#fdf3e7;padding:.5rem .8rem}
 @media print{body{margin:0;max-width:none;font-size:12px}h2{page-break-after:avoid}.chart,.tiles{page-break-inside:avoid}}
 """
+
+
+def evidence_points(c: Comparison) -> tuple[str | None, list[str]]:
+    """A warning when the headline rests mainly on defaults (None otherwise), and what the numbers rest on:
+    the parameters' origin and every effect a scenario assumes."""
+    warning = None
+    if c.evidence is None:
+        warning = ("Where these runs' parameters came from was not recorded (they were stored by an older version); "
+                   "treat every figure as resting on the engine's defaults.")
+    elif c.resting_on_defaults:
+        what = ", ".join(c.resting_on_defaults)
+        warning = (f"These results rest mainly on default parameters, not on this workspace's data: {what} "
+                   "come from mechanisms whose parameters were mostly not estimated here. Read them as what the "
+                   "model assumes, not as findings about this system.")
+    points = [f"Parameters: {c.evidence_summary()}."]
+    for s in c.scenarios:
+        for a in s.assumptions:
+            points.append(f"{s.name} assumes its own effect size ({a}); the result follows from that assumption.")
+    return warning, points
+
+
+def evidence_section(c: Comparison) -> str:
+    warning, points = evidence_points(c)
+    out = ["<section><h2 id='evidence'>What these results rest on</h2>"]
+    if warning:
+        out.append(f"<p class='warning' role='alert'><strong>{escape(warning)}</strong></p>")
+    out.append("<ul>" + "".join(f"<li>{escape(p)}</li>" for p in points) + "</ul></section>")
+    return "".join(out)
 
 
 def render_html(c: Comparison, title: str = "Scenario comparison") -> str:
@@ -155,6 +204,7 @@ def render_sections(c: Comparison) -> str:
     runs = [c.baseline_run] + [s.run_id for s in c.scenarios]
     h: list[str] = []
     add = h.append
+    add(evidence_section(c))
     add("<section><h2 id='summary'>Executive summary</h2>")
     for s in c.scenarios:
         add(f"<h3>{escape(s.name)} compared with {escape(c.baseline_name)}</h3><ul class='summary'>")
@@ -162,9 +212,11 @@ def render_sections(c: Comparison) -> str:
             add(f"<li>{escape(p)}</li>")
         add("</ul>")
     add(f"<p>{escape(' '.join(precision_points(c)))}</p>")
-    add("<p class='note'>These are simulated futures of the system as calibrated from its own data; intervals "
-        "show the spread over replications (the model's randomness and, when calibrated, its parameters' "
-        "uncertainty), not every way the model could be wrong.</p></section>")
+    basis = "as calibrated from its own data" if (c.evidence or {}).get("basis") == "calibrated" else \
+        "under the parameters named above"
+    add(f"<p class='note'>These are simulated futures of the system {basis}; intervals show the spread over "
+        "replications (the model's randomness and, when calibrated, its parameters' uncertainty), not every way "
+        "the model could be wrong.</p></section>")
 
     add("<section><h2 id='time'>Over time</h2><p class='note'>Lines are medians across replications; the darker "
         "band holds the middle 50% of replications and the lighter band 90%.</p>")

@@ -9,24 +9,28 @@ from html import escape
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 
 
-def _nice_max(v: float) -> float:
+def _ticks(v: float) -> tuple[float, float]:
+    """(axis top, step): a step of 1, 2 or 5 times a power of ten giving three to six intervals above `v`."""
     if v <= 0 or not math.isfinite(v):
-        return 1.0
+        return 1.0, 0.25
     mag = 10 ** math.floor(math.log10(v))
-    for step in (1, 2, 2.5, 5, 10):
-        if v <= step * mag:
-            return step * mag
-    return 10 * mag
+    for step in (0.1, 0.2, 0.5, 1, 2, 5):
+        step *= mag
+        if math.ceil(v / step - 1e-9) <= 6:
+            return step * math.ceil(v / step - 1e-9), step
+    return 10 * mag, 2 * mag
 
 
-def _tick(v: float, percent: bool) -> str:
+def _tick(v: float, percent: bool, step: float) -> str:
+    """A tick label with as many decimals as the step needs, so no two ticks read the same."""
     if percent:
-        return f"{v * 100:.0f}%"
-    if abs(v) >= 1e6:
-        return f"{v / 1e6:g}M"
-    if abs(v) >= 1e3:
-        return f"{v / 1e3:g}k"
-    return f"{v:g}"
+        v, step = v * 100, step * 100
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9)) if step < 1 else 0
+    if not percent and abs(v) >= 1e6 and step >= 1e5:
+        return f"{v / 1e6:.{max(0, 6 - int(math.log10(step)))}f}M".replace(".0M", "M")
+    if not percent and abs(v) >= 1e3 and step >= 100:
+        return f"{v / 1e3:.{0 if step >= 1e3 else 1}f}k"
+    return f"{v:.{decimals}f}" + ("%" if percent else "")
 
 
 def fan_chart(title: str, series: list[tuple[str, list[list[float]]]], *, percent: bool = False,
@@ -38,16 +42,16 @@ def fan_chart(title: str, series: list[tuple[str, list[list[float]]]], *, percen
     left, right, top, bottom = 56, 12, 28, 34
     pw, ph = width - left - right, height - top - bottom
     weeks = len(series[0][1][0])
-    ymax = _nice_max(max(max(b[4]) for _, b in series))
+    ymax, step = _ticks(max(max(b[4]) for _, b in series))
     x = lambda w: left + (pw * w / max(weeks - 1, 1))  # noqa: E731
     y = lambda v: top + ph - ph * min(v, ymax) / ymax  # noqa: E731
     parts = [f'<svg role="img" aria-labelledby="t-{id(series)}" viewBox="0 0 {width} {height}" '
              f'width="100%" class="chart"><title id="t-{id(series)}">{escape(title)}</title>',
              f'<text x="{left}" y="16" class="ct">{escape(title)}</text>']
-    for i in range(5):
-        v = ymax * i / 4
+    for i in range(round(ymax / step) + 1):
+        v = step * i
         parts.append(f'<line x1="{left}" x2="{left + pw}" y1="{y(v):.1f}" y2="{y(v):.1f}" class="grid"/>'
-                     f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" class="ax">{_tick(v, percent)}</text>')
+                     f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" class="ax">{_tick(v, percent, step)}</text>')
     for w in range(0, weeks, max(1, weeks // 6)):
         parts.append(f'<text x="{x(w):.1f}" y="{top + ph + 16}" text-anchor="middle" class="ax">{w + 1}</text>')
     parts.append(f'<text x="{left + pw / 2}" y="{height - 4}" text-anchor="middle" class="ax">week</text>')

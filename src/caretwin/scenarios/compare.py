@@ -22,7 +22,8 @@ from caretwin.model.schema import RURALITY
 from caretwin.scenarios.run import changes_of, scenario_of
 from caretwin.scenarios.spec import Failure
 from caretwin.simulate.metrics import COST_CATEGORIES, GROUPS, SLOTS
-from caretwin.simulate.results import RUNS_DDL, replicates_path
+from caretwin.simulate.evidence import Evidence
+from caretwin.simulate.results import RUNS_DDL, evidence_of_run, replicates_path
 from caretwin.workspace import Workspace
 
 TARGET_RELATIVE_HALF_WIDTH = 0.05  # a key interval narrower than +/-5% of its estimate is precise enough
@@ -243,6 +244,12 @@ class ScenarioComparison:
     any_region_fails: Interval
     gap: list[GapRow]
     value: Value
+    changes: list[str] = field(default_factory=list)  # what the scenario's actions change, in words
+
+    @property
+    def assumptions(self) -> list[str]:
+        """The effects the scenario file assumes (a stated effect size is an input, not a finding)."""
+        return [c for c in self.changes if "assumed" in c]
 
     def difference(self, key: str) -> Difference:
         return next(d for d in self.differences if d.key == key)
@@ -261,6 +268,13 @@ class Comparison:
     baseline_failure: list[RegionFailure]
     scenarios: list[ScenarioComparison] = field(default_factory=list)
     weekly: dict[str, dict[str, list[list[float]]]] = field(default_factory=dict)  # run -> series -> quantile bands
+    evidence: dict[str, Any] | None = None  # the baseline's parameters: estimated, set or defaults (None: not kept)
+    resting_on_defaults: list[str] = field(default_factory=list)  # headline outcomes resting mainly on defaults
+
+    def evidence_summary(self) -> str:
+        """One sentence: what the numbers rest on."""
+        ev = Evidence.from_dict(self.evidence)
+        return ev.summary() if ev is not None else "not recorded (the runs were stored by an older version)"
 
     def to_dict(self) -> dict[str, Any]:
         return _clean(asdict(self))
@@ -424,6 +438,7 @@ def compare(workspace: Workspace | str, run_ids: list[str]) -> Comparison:
         if len(run_ids) < 2:
             raise CaretwinError("compare needs a baseline run and at least one scenario run")
         runs = [load(ws, r) for r in run_ids]
+        evidence = evidence_of_run(ws, run_ids[0])
     finally:
         if ws is not workspace:
             ws.close()
@@ -436,9 +451,13 @@ def compare(workspace: Workspace | str, run_ids: list[str]) -> Comparison:
     out = Comparison(b.run_id, b.name, int(b.info["replications"]), weeks, int(b.info["seed"]), b.info["start_date"],
                      b.region_ids, rule.model_dump(), base_fail)
     out.weekly = {r.run_id: _bands(r) for r in runs}
+    if evidence is not None:
+        out.evidence = evidence.to_dict()
+        keys = {k.name: k for k in KEYS}
+        out.resting_on_defaults = [keys[h].label for h in HEADLINE if evidence.rests_on_defaults(keys[h].area)]
     for s in runs[1:]:
         failure, anywhere = _region_failures(b, s, rule)
         out.scenarios.append(ScenarioComparison(
             s.run_id, s.name, [_difference(k, b, s) for k in KEYS], failure, anywhere, _gap(b, s, weeks),
-            _value(b, s)))
+            _value(b, s), s.info["changes"]))
     return out

@@ -79,7 +79,7 @@ class PilotModule(Module):
         self.cohort = np.sort(eligible[np.argsort(u, kind="stable")][:pl.cohort.size])
         self.treated = uniforms(key, -1, self.cohort, 1) < pl.allocation
         m.rel_acute[self.cohort[self.treated]] *= 1.0 + pl.intervention.acute_change
-        self.pos = np.full(sim.world.n_members, -1, np.int64)
+        self.pos = np.full(len(sim.m.region), -1, np.int64)
         self.pos[self.cohort] = np.arange(len(self.cohort))
         self.events = np.zeros((len(self.cohort), 3), np.int32)  # ED visits, admissions, crises
 

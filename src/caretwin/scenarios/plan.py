@@ -22,6 +22,7 @@ from caretwin.scenarios.spec import (
     STAFFED_LINES,
     AddCapacity,
     CareCoordination,
+    Enrolment,
     HousingSupport,
     Located,
     ProviderClosure,
@@ -35,6 +36,7 @@ from caretwin.scenarios.spec import (
 )
 from caretwin.simulate.engine import Module
 from caretwin.simulate.metrics import SLOTS
+from caretwin.simulate.modules.mortality import POOL_HEADROOM
 from caretwin.simulate.params import Params
 from caretwin.simulate.state import ENROLLED, LINE, World
 
@@ -292,6 +294,16 @@ def compile_plan(located: Located, world: World, params: Params) -> Plan:
                                                     "discharges and change for all regions at once; use regions: all"))
                 else:
                     plan.factor("p_discharge_home_health")[w] *= f
+        elif isinstance(item, Enrolment):
+            regs = regions_of(item.regions, at + ("regions",))
+            change(item, f"new enrolment in {names(regs)} {item.change:+.0%}"
+                   + (f" (reached over {item.ramp_weeks} weeks)" if item.ramp_weeks else ""))
+            for w in weeks_of(item):
+                frac = min(1.0, (w - w0 + 1) / item.ramp_weeks) if item.ramp_weeks else 1.0
+                plan.region_factor("rel_enrolment_region")[w, regs] *= 1.0 + item.change * frac
+            if plan.region_factor("rel_enrolment_region").max() > POOL_HEADROOM + 1e-9:
+                problems.append(located.problem(at + ("change",), "enrolment shocks together raise new enrolment "
+                                                f"more than {POOL_HEADROOM:g}x somewhere; the engine reserves no more"))
         elif isinstance(item, SeasonalSurge):
             change(item, f"{', '.join(item.affects)} {item.change:+.0%} at the peak in week {item.peak_week}")
             peak = item.peak_week - 1

@@ -17,6 +17,7 @@ from caretwin.governance.audit import Actor
 from caretwin.scenarios.plan import Plan, ScenarioModule, compile_plan
 from caretwin.scenarios.spec import Located, load_scenario
 from caretwin.simulate.calibrated import draws_for
+from caretwin.simulate.evidence import evidence_of
 from caretwin.simulate.engine import Module, default_modules
 from caretwin.simulate.initial import from_workspace
 from caretwin.simulate.params import Params
@@ -130,8 +131,9 @@ def run_scenarios(workspace: Workspace | str | os.PathLike[str], files: list[str
         runs = []
         # one pool for every scenario: while a run is stored, the workers go on with the next
         results = run_many(world, jobs, workers=workers, scheduler=scheduler, progress=progress)
-        for (loc, plan, _, _, source), result in zip(prepared, results):
+        for (loc, plan, params, _, source), result in zip(prepared, results):
             sc = loc.scenario
+            result.evidence = evidence_of(source, params)
             summary = summary_table(result)
             if sc.outputs.folder:
                 write_out(result, Path(loc.file).parent / sc.outputs.folder, summary, sc.name)

@@ -79,6 +79,15 @@ class Referrals(Bounded):
     ramp_weeks: Annotated[int, Field(ge=0)] = 0
 
 
+class Enrolment(Bounded):
+    """New enrolment changes by `change` (e.g. -30% for an eligibility redetermination, +20% for an expansion),
+    reached linearly over `ramp_weeks`. Members already enrolled are not touched; at most +100%."""
+
+    regions: Regions = "all"
+    change: Annotated[float, BeforeValidator(_change), Field(ge=-1.0, le=1.0)]
+    ramp_weeks: Annotated[int, Field(ge=0)] = 0
+
+
 class SeasonalSurge(Item):
     """A bump in demand peaking in `peak_week`, rising and falling over `width_weeks` either side."""
 
@@ -200,8 +209,8 @@ class TravelTimeLimit(Timed):
     minutes: Annotated[float, Field(gt=0)]
 
 
-SHOCKS: dict[str, type[Item]] = {"referrals": Referrals, "seasonal_surge": SeasonalSurge, "staff_loss": StaffLoss,
-                                 "provider_closure": ProviderClosure}
+SHOCKS: dict[str, type[Item]] = {"referrals": Referrals, "enrolment": Enrolment, "seasonal_surge": SeasonalSurge,
+                                 "staff_loss": StaffLoss, "provider_closure": ProviderClosure}
 INTERVENTIONS: dict[str, type[Item]] = {
     "redeploy_staff": RedeployStaff, "add_capacity": AddCapacity, "wage_increase": WageIncrease,
     "care_coordination": CareCoordination, "transitional_care": TransitionalCare, "housing_support": HousingSupport,

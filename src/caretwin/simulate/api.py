@@ -10,6 +10,7 @@ import numpy as np
 
 from caretwin.governance.audit import Actor
 from caretwin.simulate.calibrated import draws_for
+from caretwin.simulate.evidence import evidence_of
 from caretwin.simulate.initial import from_workspace
 from caretwin.simulate.results import store, summary_table, write_out
 from caretwin.simulate.runner import (
@@ -40,6 +41,7 @@ def simulate(workspace: Workspace | str | os.PathLike[str], *, params: str | os.
         draws = draws_for(Path(params), resolved) if params is not None else None
         result = run_replications(world, resolved, weeks=weeks, replications=replications, seed=seed,
                                   workers=workers, scheduler=scheduler, progress=progress, draws=draws)
+        result.evidence = evidence_of(str(params) if params is not None else "defaults", resolved)
         summary = summary_table(result)
         if out is not None:
             write_out(result, Path(out), summary, label)

@@ -26,7 +26,7 @@ from caretwin.simulate.metrics import (
     age_band_index,
 )
 from caretwin.simulate.params import Param, Params
-from caretwin.simulate.state import ENROLLED, HOME, Columns, World
+from caretwin.simulate.state import ENROLLED, HOME, MEMBER_CORE, Columns, World
 
 
 class Module:
@@ -49,6 +49,10 @@ class Module:
 
     def week_end(self, sim: Sim, day: int) -> None:
         pass
+
+    def reserve(self, world: World, p: Params, seed: int, weeks: int) -> Columns | None:
+        """Members to add to a replication before it starts, not yet enrolled (e.g. a pool of joiners)."""
+        return None
 
 
 @nb.njit(inline="always", cache=True)
@@ -181,6 +185,17 @@ def _add_const(M, w, members, region, age_g, sex_g, race_g, k, v):
         add_member(M, w, region[i], age_g[i], sex_g[i], race_g[i], k, v)
 
 
+def _append(m: Columns, extra: Columns) -> Columns:
+    """Member columns with `extra` rows after them; a column `extra` lacks takes its core default (else zero)."""
+    k = len(next(iter(extra.values())))
+    out = Columns()
+    for name, col in m.items():
+        default = MEMBER_CORE[name][1] if name in MEMBER_CORE else 0
+        add = np.asarray(extra[name], col.dtype) if name in extra else np.full(k, default, col.dtype)
+        out[name] = np.concatenate([col, add])
+    return out
+
+
 def default_modules() -> list[Module]:
     """The twelve mechanisms of DESIGN section 4, in the order they act each day."""
     from caretwin.simulate.modules import ALL
@@ -206,20 +221,24 @@ class Engine:
     def new_sim(self, seed: int, weeks: int, recorder: Any = None, start_day: int = 0) -> Sim:
         w = self.world
         m = Columns({k: v.copy() for k, v in w.members.items()})
+        for extra in (mod.reserve(w, self.params, seed, weeks) for mod in self.modules):
+            if extra:
+                m = _append(m, extra)
+        n = len(m["region"])
         pr = Columns({k: v.copy() for k, v in w.providers.items()})
         for mod in self.modules:
-            for cols, decl, n in ((m, mod.member_columns, w.n_members), (pr, mod.provider_columns, w.n_providers)):
+            for cols, decl, size in ((m, mod.member_columns, n), (pr, mod.provider_columns, w.n_providers)):
                 for name, (dt, default) in decl.items():
                     if name in cols:
                         cols[name] = np.ascontiguousarray(cols[name], dtype=dt)
                     else:
-                        cols[name] = np.full(n, default, dt)
+                        cols[name] = np.full(size, default, dt)
         m["g_age"] = (G_AGE + age_band_index(m.age)).astype(np.int8)
         m["g_sex"] = (G_SEX + m.sex).astype(np.int8)
         m["g_race"] = (G_RACE + m.race).astype(np.int8)
-        m["hazard"] = np.zeros((len(self.hazard_names), w.n_members), np.float32)  # one contiguous row per hazard
-        m["hazard_total"] = np.zeros(w.n_members, np.float64)
-        m["event"] = np.zeros(w.n_members, np.int8)
+        m["hazard"] = np.zeros((len(self.hazard_names), n), np.float32)  # one contiguous row per hazard
+        m["hazard_total"] = np.zeros(n, np.float64)
+        m["event"] = np.zeros(n, np.int8)
         M = np.zeros((weeks, w.n_regions, N_GROUPS, len(SLOTS)), np.float64)
         sim = Sim(world=w, p=self.params, seed=seed, modules=self.modules, weeks=weeks, m=m, pr=pr, M=M, recorder=recorder,
                   start_day=start_day, hazard_index={h: j for j, h in enumerate(self.hazard_names)})

@@ -30,6 +30,8 @@ from caretwin.workspace import Workspace
 
 # Medicare covers at most 100 days of post-acute SNF care (42 CFR 409.61(b)); a stay open longer is long-stay care
 POST_ACUTE_DAYS = 100
+JOINER_COLUMNS = ("region", "age", "sex", "race", "tier", "smi", "sud", "caregiver", "housing")
+MIN_JOINERS = 20  # fewer recent joiners than this: new members look like the members now enrolled
 HOURS_PER_FTE = 35.0  # used only to turn staffed hours into headcount when the data have no workforce rows
 
 
@@ -85,7 +87,9 @@ def from_workspace(ws: Workspace, as_of: date | None = None) -> World:
             FROM referrals WHERE service_line IN ('hcbs', 'home_health') AND received_date <= {d} GROUP BY 1
         ), au AS (
             SELECT referral_id, arg_max(struct_pack(provider_id, hours_per_week), start_date) AS a FROM authorizations
-            WHERE start_date <= {d} AND (end_date IS NULL OR end_date >= {d}) GROUP BY 1
+            -- in force on the run's first day: a service whose authorisation ended on the last day has ended,
+            -- while one renewed from the next day goes on
+            WHERE start_date <= DATE '{day0}' AND (end_date IS NULL OR end_date >= DATE '{day0}') GROUP BY 1
         ), stay AS (
             SELECT e.member_id, arg_max(struct_pack(e.encounter_class, e.admit_date, e.ready_for_discharge_date,
                                                     p.service_line), e.admit_date) AS s
@@ -113,7 +117,7 @@ def from_workspace(ws: Workspace, as_of: date | None = None) -> World:
                coalesce(au.a.hours_per_week, ref.r.hours_per_week, 0) AS hours, au.a.provider_id AS provider_id,
                stay.s.encounter_class AS stay_class, stay.s.service_line AS stay_line,
                coalesce(stay.s.ready_for_discharge_date, stay.s.admit_date + 4) - DATE '{day0}' AS ready,
-               stay.s.admit_date - DATE '{day0}' AS admitted
+               stay.s.admit_date - DATE '{day0}' AS admitted, m.enrollment_start - DATE '{day0}' AS enrolled
         FROM members m JOIN _sim_regions r USING (region_id)
         LEFT JOIN member_features f USING (member_id) LEFT JOIN h USING (member_id) LEFT JOIN ref USING (member_id)
         LEFT JOIN au ON au.referral_id = ref.r.referral_id LEFT JOIN stay USING (member_id)
@@ -192,6 +196,19 @@ def _world(day0: date, region_ids, rurality, travel, m: dict, p: dict, costs: di
         status=np.where(resident, INSTITUTIONALISED, ENROLLED).astype(np.int8),
     )
     return World(start=day0, region_ids=tuple(region_ids), rurality=rurality, travel=travel, members=members,
-                 providers=providers, provider_ids=tuple(p["provider_id"]), unit_costs=costs)
+                 providers=providers, provider_ids=tuple(p["provider_id"]), unit_costs=costs,
+                 joiners=_joiners(members, np.nan_to_num(_num(m["enrolled"]), nan=-1e9), resident))
+
+
+def _joiners(members: Columns, enrolled: np.ndarray, resident: np.ndarray) -> Columns:
+    """Templates for new enrolment: members who joined in the last year, as they were on joining (younger by
+    the years since); all members at home when fewer than MIN_JOINERS joined."""
+    recent = (enrolled >= -365) & ~resident
+    if recent.sum() < MIN_JOINERS:
+        recent = ~resident
+    years = np.floor(np.maximum(-enrolled[recent], 0) / 365.25)
+    out = Columns({k: members[k][recent] for k in JOINER_COLUMNS})
+    out["age"] = np.maximum(out["age"] - years, 0).astype(np.int8)
+    return out
 
 

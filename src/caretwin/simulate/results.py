@@ -8,6 +8,7 @@ import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -37,6 +38,8 @@ RUNS_DDL = """CREATE TABLE IF NOT EXISTS _runs (
     members BIGINT NOT NULL, providers BIGINT NOT NULL, parameters VARCHAR NOT NULL, changed_parameters VARCHAR NOT NULL,
     caretwin_version VARCHAR NOT NULL, schema_version VARCHAR NOT NULL, timings VARCHAR NOT NULL, label VARCHAR
 )"""
+# where the run's parameters came from (caretwin.simulate.evidence; added in schema 1.3, older runs have none)
+RUNS_EVIDENCE = "ALTER TABLE _runs ADD COLUMN IF NOT EXISTS evidence VARCHAR"
 METRICS_DDL = """CREATE TABLE IF NOT EXISTS _run_metrics (
     run_id VARCHAR NOT NULL, week INTEGER NOT NULL, week_start DATE NOT NULL, region_id VARCHAR NOT NULL,
     service_line VARCHAR NOT NULL, group_kind VARCHAR NOT NULL, group_value VARCHAR NOT NULL, metric VARCHAR NOT NULL,
@@ -155,6 +158,7 @@ def run_record(result: RunResult, label: str | None = None) -> dict:
         "parameters": result.params.by_module(), "changed_parameters": result.params.changed(),
         "caretwin_version": result.code_version, "schema_version": SCHEMA_VERSION, "timings": result.timings,
         "parameter_sets": result.parameter_sets, "label": label,
+        "evidence": result.evidence.to_dict() if result.evidence is not None else None,
     }
 
 
@@ -205,11 +209,15 @@ def _insert(ws: Workspace, result: RunResult, summary: pa.Table, rec: dict, labe
         con.execute(RUNS_DDL)
         con.execute(METRICS_DDL)
         con.execute(
-            "INSERT INTO _runs VALUES (?, now()::TIMESTAMP, ?::DATE, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO _runs (run_id, created_at, start_date, weeks, replications, seed, backend, workers, members, "
+            "providers, parameters, changed_parameters, caretwin_version, schema_version, timings, label) "
+            "VALUES (?, now()::TIMESTAMP, ?::DATE, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [rec["run_id"], rec["start_date"], rec["weeks"], rec["replications"], rec["seed"], rec["backend"],
              rec["workers"], rec["members"], rec["providers"], json.dumps(rec["parameters"]),
              json.dumps(rec["changed_parameters"]), rec["caretwin_version"], rec["schema_version"],
              json.dumps(rec["timings"]), label])
+        con.execute(RUNS_EVIDENCE)
+        con.execute("UPDATE _runs SET evidence = ? WHERE run_id = ?", [json.dumps(rec["evidence"]), rec["run_id"]])
         con.register("_summary", summary)
         con.execute(f"INSERT INTO _run_metrics SELECT '{result.run_id}', * FROM _summary")
         con.unregister("_summary")
@@ -235,9 +243,28 @@ def write_out(result: RunResult, out: str | os.PathLike[str], summary: pa.Table 
 
 def list_runs(ws: Workspace) -> list[dict]:
     """Stored runs, newest first."""
+    from caretwin.simulate.evidence import Evidence
+
     con = ws.con
     con.execute(RUNS_DDL)
+    con.execute(RUNS_EVIDENCE)
     cur = con.execute("SELECT run_id, created_at, start_date, weeks, replications, seed, backend, workers, members, "
-                      "label, timings FROM _runs ORDER BY created_at DESC")
+                      "label, timings, evidence FROM _runs ORDER BY created_at DESC")
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+    out = []
+    for row in cur.fetchall():
+        run = dict(zip(names, row))
+        ev = Evidence.from_dict(json.loads(run.pop("evidence"))) if run["evidence"] else None
+        run["parameters"] = ev.short() if ev is not None else "not recorded"
+        out.append(run)
+    return out
+
+
+def evidence_of_run(ws: Workspace, run_id: str) -> Any:
+    """The stored evidence of a run (an Evidence), or None for a run stored before it was kept."""
+    from caretwin.simulate.evidence import Evidence
+
+    ws.con.execute(RUNS_DDL)
+    ws.con.execute(RUNS_EVIDENCE)
+    row = ws.con.execute("SELECT evidence FROM _runs WHERE run_id = ?", [run_id]).fetchone()
+    return Evidence.from_dict(json.loads(row[0])) if row and row[0] else None

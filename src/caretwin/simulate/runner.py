@@ -52,6 +52,7 @@ class RunResult:
     code_version: str = __version__
     parameter_sets: int = 0  # parameter draws the replications cycled through (0: one fixed set)
     outcomes: list[dict[str, np.ndarray]] = field(default_factory=list)  # per replication: modules' `outcome(sim)`
+    evidence: Any = None  # caretwin.simulate.evidence.Evidence: where the parameters came from
 
     @property
     def replications(self) -> int:

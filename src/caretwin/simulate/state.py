@@ -62,6 +62,7 @@ class World:
     Built from a workspace (`caretwin.simulate.from_workspace`) or by the synthetic county.
     Member columns beyond MEMBER_CORE (e.g. `svc`, `loc`, `housing`) carry the current
     state of services and stays; columns a World lacks start at the module's default.
+    `joiners` are templates for the members who enrol during a run.
     """
 
     start: date
@@ -72,6 +73,9 @@ class World:
     providers: Columns
     provider_ids: tuple[str, ...] = ()
     unit_costs: dict[str, float] = field(default_factory=dict)
+    # what new members are like on joining (region, age, sex, race, tier, ...): the enrolment inflow copies them.
+    # None when the world's members already include their future joiners (status NOT_YET, as in the synthetic county)
+    joiners: Columns | None = None
 
     def __post_init__(self) -> None:
         for cols, core in ((self.members, MEMBER_CORE), (self.providers, PROVIDER_CORE)):

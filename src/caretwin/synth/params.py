@@ -38,7 +38,6 @@ class CountyParams:
     homeless_share: float = 0.004  # with the engine's housing transitions, about 0.5-1% homeless at a time (HUD: 0.23% of everyone)
     at_risk_share: float = 0.06
     caregiver_share: float = 0.6
-    joiner_share: float = 0.12  # members whose enrolment starts inside the window
 
     # provider sizing (the mechanisms' own parameters live in the engine's modules)
     # budgeted HCBS staff per hour of the agencies' caseload; the waiting list is demand beyond it (agencies report
@@ -47,7 +46,7 @@ class CountyParams:
     hcbs_waitlist_share: float = 0.2
     # post-acute SNF beds per bed of the expected post-acute census (an upper estimate: members leave, die or move
     # to long-stay care, so about four in five beds are filled); rural regions are tighter
-    snf_bed_ratio_by_rurality: tuple[float, float, float, float] = (0.9, 0.85, 0.8, 0.75)
+    snf_bed_ratio_by_rurality: tuple[float, float, float, float] = (0.75, 0.7, 0.65, 0.6)
     nursing_facility_occupancy: float = 0.88  # long-stay beds sized so the expected residents fill this share
     csu_bed_ratio: float = 1.1
     supportive_housing_share_of_homeless: float = 0.4

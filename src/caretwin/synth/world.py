@@ -102,7 +102,8 @@ def build_population(cp: CountyParams, p: Params | None = None) -> Population:
     rng = stream(seed, "members")
     region = rng.choice(R, size=n, p=members_share).astype(np.int16)
     band = rng.choice(4, size=n, p=np.array(cp.age_band_shares) / sum(cp.age_band_shares))
-    age = rng.integers(np.array([0, 18, 65, 80])[band], np.array([18, 65, 80, 96])[band])
+    # from age 1: a member of age 0 would be born inside the window, an enrolment the inflow does not count
+    age = rng.integers(np.array([1, 18, 65, 80])[band], np.array([18, 65, 80, 96])[band])
     birth_year = (year - age).astype(np.int16)
     sex = np.where(rng.random(n) < cp.female_share, 0, 1).astype(np.int8)
     race = np.empty(n, dtype=np.int8)
@@ -131,7 +132,9 @@ def build_population(cp: CountyParams, p: Params | None = None) -> Population:
     housing[u < cp.at_risk_share + cp.homeless_share * rural_rel] = AT_RISK
     housing[u < cp.homeless_share * rural_rel * (1 + smi + sud)] = HOMELESS
     caregiver = rng.random(n) < cp.caregiver_share
-    joiner = rng.random(n) < cp.joiner_share
+    # joiners enrol inside the window at the engine's inflow rate per member on the books at its start
+    inflow = p.rate_enrolment * cp.days / 365.0
+    joiner = rng.random(n) < inflow / (1.0 + inflow)
     start = np.where(joiner, rng.integers(0, cp.days, n), d0 - rng.integers(0, 5 * 365, n))
     birth_day = (np.array([np.datetime64(f"{y}-01-01") for y in range(1900, year + 2)])
                  - np.datetime64(cp.start)).astype(np.int64)

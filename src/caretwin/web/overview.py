@@ -41,7 +41,9 @@ class Region:
     vacancies: int = 0
     separations: int = 0
     overtime_per_worker: float = 0.0
-    missed_visit_rate: float | None = None
+    missed_visit_rate: float | None = None  # None: no visits, or suppressed (1-10 missed)
+    visits: int = 0  # visits scheduled in the four weeks to the day: the rate's denominator
+    missed: int = 0  # of them missed by the provider (shown only with person-level access)
     ed_count: int = 0  # ED visits in the four weeks to the day
     ed_per_1000: float | None = None  # a month's ED visits per 1,000 members; None: suppressed or no members
 
@@ -110,11 +112,12 @@ def _snapshot(ws: Workspace, d: date) -> Snapshot:
             r = regions[rid]
             r.headcount, r.vacancies, r.separations = int(head or 0), int(vac or 0), int(sep or 0)
             r.overtime_per_worker = float(ot or 0)
-    for rid, missed in con.execute("""SELECT p.region_id, avg((v.status = 'missed_provider')::INT) FROM visits v
-            JOIN providers p USING (provider_id) WHERE v.scheduled_date BETWEEN $d - 27 AND $d GROUP BY 1""",
-                                   {"d": d}).fetchall():
+    for rid, missed, visits in con.execute("""SELECT p.region_id, count(*) FILTER (WHERE v.status = 'missed_provider'),
+            count(*) FROM visits v JOIN providers p USING (provider_id) WHERE v.scheduled_date BETWEEN $d - 27 AND $d
+            GROUP BY 1""", {"d": d}).fetchall():
         if rid in regions:
-            regions[rid].missed_visit_rate = float(missed)
+            r = regions[rid]
+            r.missed, r.visits, r.missed_visit_rate = int(missed), int(visits), missed / visits
     ed = dict(con.execute("""SELECT m.region_id, count(*) FROM encounters e JOIN members m USING (member_id)
         WHERE e.encounter_class = 'emergency' AND e.admit_date BETWEEN $d - 27 AND $d GROUP BY 1""", {"d": d}).fetchall())
     for rid, r in regions.items():
@@ -126,7 +129,7 @@ def _snapshot(ws: Workspace, d: date) -> Snapshot:
 def _suppress(s: Snapshot) -> None:
     """Hide every figure resting on 1-10 people or events, with partner cells where a total would give one away
     (for roles without person-level access): members, the waitlist, the median wait (of those who started), ED
-    rates and the occupancy of bed lines (stays in progress)."""
+    rates, missed-visit rates (missed visits) and the occupancy of bed lines (stays in progress)."""
     if not s.regions:
         return
 
@@ -151,8 +154,11 @@ def _suppress(s: Snapshot) -> None:
             if hide:
                 r.hidden.add(line)
                 r.occupancy[line] = None
+    for r, hide in zip(s.regions, hidden([r.missed for r in s.regions])):
+        if hide:
+            r.missed_visit_rate = None
     for r in s.regions:
-        r.stays, r.ed_count, r.starts = {}, 0, 0  # the counts behind the shown figures do not leave
+        r.stays, r.ed_count, r.starts, r.missed = {}, 0, 0, 0  # the counts behind the shown figures do not leave
 
 
 def overview(ws: Workspace, *, person_level: bool) -> tuple[Snapshot, Snapshot]:

@@ -57,7 +57,7 @@ class Housing(Module):
         sel = (pr.line == LINE["supportive_housing"]) & pr.is_open
         self.units = np.round(np.bincount(pr.region[sel], weights=pr.capacity[sel], minlength=R)).astype(np.int64)
         self.used = np.bincount(sim.m.region[sim.m.supported], minlength=R).astype(np.int64)
-        self.changed = np.zeros(sim.world.n_members, np.int64)
+        self.changed = np.zeros(len(sim.m.region), np.int64)
 
     def week(self, sim, day: int) -> None:
         m, p = sim.m, sim.p

@@ -1,4 +1,4 @@
-"""Matching: authorised members to providers with free staffed hours, in region or within a travel limit;
+"""Matching: authorised members to providers with free hours, in region or within a travel limit;
 members who wait long enough give up (they find other care, move or stop qualifying)."""
 
 from __future__ import annotations
@@ -54,6 +54,10 @@ class Matching(Module):
     params = (
         Param("travel_limit_minutes", 60.0, "minutes", "longest trip a provider makes to a member outside its region"),
         Param("waitlist_priority", 0, "policy", "0 = acuity first (then oldest), 1 = first come first served"),
+        Param("booking_share_of_vacancies", 1.0, "share",
+              "share of its vacant posts' hours a provider still books cases against",
+              "assumption: agencies size caseloads to funded posts and cover vacancies (15.3% of DSP posts, National "
+              "Core Indicators State of the Workforce 2022) with overtime first, then missed visits"),
         Param("rate_waitlist_withdrawal", 0.4, "per member-year", "members leaving the HCBS waiting list unserved",
               "assumption: a list where a third of those waiting leave it unserved within a year, so that it "
               "settles at months of waiting instead of growing without end (KFF: waits of months, often over 6)"),
@@ -74,8 +78,13 @@ class Matching(Module):
             order = waiting[np.lexsort((waiting, m.ti_referred[waiting], -m.priority[waiting].astype(np.int16)))]
         else:
             order = waiting[np.lexsort((waiting, m.ti_referred[waiting]))]
+        # agencies take cases against their budgeted posts, not only the staff they have today: the hours of a
+        # vacant post they book are covered by overtime, or missed (see the workforce module)
+        vacant = np.where(pr.headcount > 0, np.maximum(np.round(pr.budget_fte) - pr.headcount, 0), 0)
+        vacant = vacant * sim.p.hours_per_fte_week  # an agency with nobody left books no one
+        bookable = pr.capacity + sim.p.booking_share_of_vacancies * vacant
         started = _match(order, day, m.svc, m.svc_line, m.region, m.hours, m.provider, m.ti_referred, m.dur_service,
-                         m.ti_service_end, pr.line, pr.region, pr.is_open, pr.capacity, pr.committed, self.travel,
+                         m.ti_service_end, pr.line, pr.region, pr.is_open, bookable, pr.committed, self.travel,
                          sim.p.travel_limit_minutes)
         m.ti_started[started] = day
         for line, (k_start, k_wait) in self.k.items():

@@ -1,5 +1,10 @@
 """Institutionalisation and death; enrolment and disenrolment; nursing-facility residents.
 
+New members arrive as a Poisson stream in each region, at `rate_enrolment` per member on the books at
+the start (an inflow, not a growth rate: the eligible population, not the enrolled one, drives it). A
+forecast's world gives templates of what recent joiners were like; each replication reserves a pool of
+not-yet-enrolled members copied from them, large enough for twice the expected inflow.
+
 Long-stay nursing-facility care is its own line: a member who moves there permanently (from the
 community, or at the end of a post-acute SNF stay) takes one of the region's nursing-facility beds,
 stays a Medicaid member who costs a bed-day a day, and leaves it only by dying. When every bed is
@@ -11,13 +16,15 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
-from caretwin.rng import uniform, uniforms
+from caretwin.errors import CaretwinError
+from caretwin.rng import poisson, stream, uniform, uniforms
 from caretwin.simulate.engine import Module, p_day
 from caretwin.simulate.metrics import SLOTS
 from caretwin.simulate.modules.services import close_for
 from caretwin.simulate.params import Param
 from caretwin.simulate.state import (
     DIED,
+    NEVER,
     DISENROLLED,
     ENROLLED,
     HOME,
@@ -25,7 +32,17 @@ from caretwin.simulate.state import (
     LINE,
     NOT_YET,
     NURSING,
+    Columns,
 )
+
+POOL_HEADROOM = 2.0  # the pool holds twice the expected joiners: room for an enrolment shock of up to +100%
+
+
+def _on_books(world) -> np.ndarray:
+    """Members on the books at the start (enrolled or in a nursing facility), by region."""
+    st = world.members["status"]
+    return np.bincount(world.members["region"][(st == ENROLLED) | (st == INSTITUTIONALISED)],
+                       minlength=world.n_regions).astype(float)
 
 
 @nb.njit(parallel=True, cache=True)
@@ -75,6 +92,12 @@ class Mortality(Module):
               "institutionalisation hazard x (1 + this x unmet-need index)",
               "assumption: waiting raises the hazard by half at most, in proportion to HCBS's effect on "
               "hospitalisation (risk ratio about 0.74, BMC Geriatrics 2023)"),
+        Param("rate_enrolment", 0.09, "per member-year", "new members a year per member on the books at the start",
+              "assumption: an inflow matching the default exits (disenrolment 8% and deaths about 1% a year), so "
+              "enrolment is flat as it was nationally in 2015-2019 (CMS monthly enrollment reports); calibration "
+              "estimates it from the enrolment start dates"),
+        Param("rel_enrolment", 1.0, "ratio", "scenario multiplier on new enrolment (1 = as calibrated)"),
+        Param("rel_enrolment_region", 1.0, "ratio", "new-enrolment multiplier of each region", per_region=True),
         Param("p_snf_long_stay", 0.1, "per SNF stay", "post-acute SNF stays that end in a permanent nursing-facility move"),
         Param("dur_institutional_days", 900.0, "days", "mean remaining life of a nursing-facility resident (exponential)",
               "assumption: a mean of about 2.5 years, a third of residents dying each year; replace with the "
@@ -88,9 +111,33 @@ class Mortality(Module):
         sel = (pr.line == LINE["nursing_facility"]) & pr.is_open
         self.nf_beds = np.round(np.bincount(pr.region[sel], weights=pr.capacity[sel], minlength=R)).astype(np.int64)
         self.nf_used = np.bincount(m.region[self.residents(sim)], minlength=R).astype(np.int64)
-        future = np.flatnonzero(m.status == NOT_YET)
+        future = np.flatnonzero((m.status == NOT_YET) & (m.ti_enrol < NEVER))
         self.joiners = future[np.argsort(m.ti_enrol[future], kind="stable")]
         self.next = 0
+        pool = np.flatnonzero((m.status == NOT_YET) & (m.ti_enrol == NEVER))  # reserved by `reserve`, in region order
+        self.pool = [pool[m.region[pool] == r] for r in range(R)] if len(pool) else []
+        self.pool_next = np.zeros(R, np.int64)
+        self.on_books = _on_books(sim.world)
+
+    def reserve(self, world, p, seed: int, weeks: int) -> Columns | None:
+        t = world.joiners
+        if t is None or len(t["region"]) == 0 or p.rate_enrolment <= 0:
+            return None
+        expected = (POOL_HEADROOM * p.rate_enrolment * max(p.rel_enrolment, 1.0) * 7 * weeks / 365.0
+                    * _on_books(world) * np.maximum(p.by_region("rel_enrolment_region", world.region_ids), 1.0))
+        size = np.where(expected > 0, np.ceil(expected + 4 * np.sqrt(expected) + 3), 0).astype(np.int64)
+        rng = stream(seed, "joiner-pool")
+        rows = []
+        for r in range(world.n_regions):
+            local = np.flatnonzero(t["region"] == r)
+            local = local if len(local) else np.arange(len(t["region"]))  # no recent joiner there: anyone's profile
+            rows.append(local[rng.integers(0, len(local), size[r])])
+        pick = np.concatenate(rows)
+        out = Columns({k: np.asarray(v)[pick] for k, v in t.items()})
+        out["region"] = np.repeat(np.arange(world.n_regions), size).astype(np.int16)
+        out["status"] = np.full(len(pick), NOT_YET, np.int8)
+        out["ti_enrol"] = np.full(len(pick), NEVER, np.int32)
+        return out
 
     def week(self, sim, day: int) -> None:
         m, p = sim.m, sim.p
@@ -140,8 +187,31 @@ class Mortality(Module):
             m.status[new] = ENROLLED
             sim.add(new, SLOTS("enrolments"))
             self.next = hi
+        if self.pool:
+            self._inflow(sim, day)
         self.leave(sim, sim.events("death"), day, DIED)
         self.leave(sim, sim.events("disenrolment"), day, DISENROLLED)
+
+    def _inflow(self, sim, day: int) -> None:
+        p, ids = sim.p, sim.world.region_ids
+        lam = p.rate_enrolment * p.rel_enrolment * p.by_region("rel_enrolment_region", ids) * self.on_books / 365.0
+        key = sim.key("enrolment")
+        new = []
+        for r in np.flatnonzero(lam > 0):
+            k = poisson(key, day, int(r), 0, float(lam[r]))
+            if k == 0:
+                continue
+            at = self.pool_next[r]
+            if at + k > len(self.pool[r]):
+                raise CaretwinError(f"new enrolment in region {ids[r]} outran its reserve of {len(self.pool[r])} "
+                                    f"joiners: an enrolment rate over {POOL_HEADROOM:g}x the calibrated one")
+            new.append(self.pool[r][at:at + k])
+            self.pool_next[r] = at + k
+        if new:
+            new = np.sort(np.concatenate(new))
+            sim.m.status[new] = ENROLLED
+            sim.m.ti_enrol[new] = day
+            sim.add(new, SLOTS("enrolments"))
 
     def leave(self, sim, members: np.ndarray, day: int, status: int, record: bool = True) -> None:
         """Members leave the community: open services close, supportive housing is released."""

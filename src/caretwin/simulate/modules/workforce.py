@@ -57,7 +57,8 @@ class Workforce(Module):
         Param("p_hire_week_by_rurality", (0.10, 0.08, 0.05, 0.04), "per vacancy-week",
               "chance a vacancy is filled in a week: urban, suburban, rural, frontier"),
         Param("rel_hiring", 1.0, "ratio", "scenario multiplier on hiring (1 = as calibrated)"),
-        Param("max_overtime_share", 0.2, "share", "most overtime a provider can add, as a share of staffed hours"),
+        Param("max_overtime_share", 0.1, "share", "most overtime a provider can add, as a share of staffed hours",
+              "assumption: about 3.5 extra hours on a 35-hour week; hours beyond it are missed visits"),
     )
     provider_columns = {"overtime_share": (np.float32, 0.0), "ot_sustained": (np.float32, 0.0),
                         "seps_4w": (np.float32, 0.0), "hires_4w": (np.float32, 0.0), "training": (np.float32, 0.9),
