@@ -444,3 +444,7 @@ def test_differences_and_axes_carry_no_false_precision():
     top, step = _ticks(0.025)
     labels = [_tick(step * i, True, step) for i in range(round(top / step) + 1)]
     assert labels == ["0.0%", "0.5%", "1.0%", "1.5%", "2.0%", "2.5%"] and len(set(labels)) == len(labels)
+    from caretwin.reports.charts import tile_grid
+
+    svg = tile_grid("hours booked", [("R01", None, "rural"), ("R02", 1.12, "urban")], missing="no HCBS")
+    assert "no HCBS" in svg and "112%" in svg and ">0%<" not in svg  # a region with nothing to measure is not 0%

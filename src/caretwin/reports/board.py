@@ -107,9 +107,14 @@ def summary_points(c: Comparison, s: ScenarioComparison) -> list[str]:
     out = [_sentence(s.difference(k)) for k in HEADLINE]
     top = s.failure[0]
     base = next(f for f in c.baseline_failure if f.region_id == top.region_id)
-    out.append(f"Region most at risk of service failure: {top.region_id} ({top.rurality}), failing in "
-               f"{top.scenario.mean * 100:.0f}% of replications (95% interval {top.scenario.low * 100:.0f}% to "
-               f"{top.scenario.high * 100:.0f}%), against {base.scenario.mean * 100:.0f}% under the baseline.")
+    if top.scenario.mean == 0 and not any(f.scenario.mean for f in c.baseline_failure):
+        out.append(f"No region failed in any of the {c.replications} replications of either run, so none is "
+                   f"singled out as most at risk (95% interval for each region: 0% to "
+                   f"{top.scenario.high * 100:.0f}%).")
+    else:
+        out.append(f"Region most at risk of service failure: {top.region_id} ({top.rurality}), failing in "
+                   f"{top.scenario.mean * 100:.0f}% of replications (95% interval {top.scenario.low * 100:.0f}% "
+                   f"to {top.scenario.high * 100:.0f}%), against {base.scenario.mean * 100:.0f}% under the baseline.")
     v = s.value
     if v.intervention_cost.mean > 0:
         roi = (f"; return on investment {v.roi.mean * 100:+.0f}% (95% interval {v.roi.low * 100:+.0f}% to "
@@ -117,6 +122,8 @@ def summary_points(c: Comparison, s: ScenarioComparison) -> list[str]:
         out.append(f"The interventions cost {interval(v.intervention_cost, 'currency')}; they avoid "
                    f"{interval(v.avoided_cost, 'currency')} of service costs; the net change in total cost is "
                    f"{interval(v.net_cost, 'currency', signed=True)}{roi}.")
+    elif v.net_cost.low == v.net_cost.high == 0:
+        out.append("Service costs are the same in every replication.")
     else:
         out.append(f"Service costs change by {interval(v.net_cost, 'currency', signed=True)}.")
     return out

@@ -84,8 +84,10 @@ def _heat(p: float) -> str:
     return "#b30000"
 
 
-def tile_grid(title: str, tiles: list[tuple[str, float, str]], *, size: int = 92) -> str:
-    """Regions as tiles coloured by a probability, labelled with the region and the value (text, not colour alone)."""
+def tile_grid(title: str, tiles: list[tuple[str, float | None, str]], *, size: int = 92,
+              missing: str = "none") -> str:
+    """Regions as tiles coloured by a probability, labelled with the region and the value (text, not colour alone);
+    a value of None is a grey tile saying `missing` (the region has nothing to measure)."""
     cols = max(1, math.ceil(math.sqrt(len(tiles))))
     rows = math.ceil(len(tiles) / cols)
     width, height = cols * (size + 6) + 6, rows * (size + 6) + 30
@@ -94,10 +96,11 @@ def tile_grid(title: str, tiles: list[tuple[str, float, str]], *, size: int = 92
              f'<title id="{tid}">{escape(title)}</title><text x="6" y="18" class="ct">{escape(title)}</text>']
     for i, (label, p, sub) in enumerate(tiles):
         cx, cy = 6 + (i % cols) * (size + 6), 26 + (i // cols) * (size + 6)
-        ink = "#ffffff" if p > 0.55 else "#111111"
-        parts.append(f'<rect x="{cx}" y="{cy}" width="{size}" height="{size}" rx="6" fill="{_heat(p)}" stroke="#888"/>'
+        ink = "#ffffff" if p is not None and p > 0.55 else "#111111"
+        fill, value = ("#eeeeee", escape(missing)) if p is None else (_heat(p), f"{p * 100:.0f}%")
+        parts.append(f'<rect x="{cx}" y="{cy}" width="{size}" height="{size}" rx="6" fill="{fill}" stroke="#888"/>'
                      f'<text x="{cx + size / 2}" y="{cy + 26}" text-anchor="middle" class="tl" fill="{ink}">{escape(label)}</text>'
-                     f'<text x="{cx + size / 2}" y="{cy + 54}" text-anchor="middle" class="tv" fill="{ink}">{p * 100:.0f}%</text>'
+                     f'<text x="{cx + size / 2}" y="{cy + 54}" text-anchor="middle" class="tv" fill="{ink}">{value}</text>'
                      f'<text x="{cx + size / 2}" y="{cy + 74}" text-anchor="middle" class="ts" fill="{ink}">{escape(sub)}</text>')
     parts.append("</svg>")
     return "".join(parts)

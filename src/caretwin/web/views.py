@@ -264,10 +264,12 @@ def mount(app: FastAPI, server: Server) -> None:
     def overview_page(request: Request, who: Principal = page("aggregate.read")) -> HTMLResponse:
         person_level = who.role in PERSON_LEVEL
         now, before = cached(f"overview:{person_level}", lambda: overview(server.workspace(), person_level=person_level))
-        tiles = [(r.region_id, min(r.occupancy.get("hcbs") or 0.0, 1.0), r.rurality) for r in now.regions]
+        # authorised over staffed hours (over 100%: booked beyond the staff, worked as overtime or missed); a region
+        # with no HCBS agency, or none whose use the data hold, has nothing in use: not 0%
+        tiles = [(r.region_id, r.occupancy.get("hcbs"), r.rurality) for r in now.regions]
         past = {r.region_id: r for r in before.regions}
         return render(request, "overview.html", who, now=now, before=before, past=past,
-                      tiles=Markup(tile_grid("HCBS staffed hours in use", tiles)))
+                      tiles=Markup(tile_grid("HCBS hours booked over hours staffed", tiles, missing="no HCBS")))
 
     @get("/quality")
     def quality_page(request: Request, who: Principal = page("quality.read"),
