@@ -274,6 +274,15 @@ def compile_plan(located: Located, world: World, params: Params) -> Plan:
         size = f"{pr['headcount'][k]} staff" if line in STAFFED_LINES else f"{pr['capacity'][k]:.0f} beds"
         return f"{world.provider_ids[k]} ({line} in {world.region_ids[pr['region'][k]]}, {size})"
 
+    def ramped(item) -> list[tuple[int, float]]:
+        """(week, multiplier) of a change reached linearly over the item's ramp_weeks."""
+        w0 = item.start_week - 1
+        return [(w, 1.0 + item.change * (min(1.0, (w - w0 + 1) / item.ramp_weeks) if item.ramp_weeks else 1.0))
+                for w in weeks_of(item)]
+
+    def reached(item) -> str:
+        return f" (reached over {item.ramp_weeks} weeks)" if item.ramp_weeks else ""
+
     def change(item, text: str) -> None:
         plan.changes.append(f"week {item.start_week if hasattr(item, 'start_week') else 1}: {text}")
 
@@ -282,11 +291,8 @@ def compile_plan(located: Located, world: World, params: Params) -> Plan:
         w0 = item.start_week - 1 if hasattr(item, "start_week") else 0
         if isinstance(item, Referrals):
             regs = regions_of(item.regions, at + ("regions",))
-            change(item, f"{item.service_line} referrals in {names(regs)} {item.change:+.0%}"
-                   + (f" (reached over {item.ramp_weeks} weeks)" if item.ramp_weeks else ""))
-            for w in weeks_of(item):
-                frac = min(1.0, (w - w0 + 1) / item.ramp_weeks) if item.ramp_weeks else 1.0
-                f = 1.0 + item.change * frac
+            change(item, f"{item.service_line} referrals in {names(regs)} {item.change:+.0%}{reached(item)}")
+            for w, f in ramped(item):
                 if item.service_line == "hcbs":
                     plan.region_factor("rel_hcbs_referral_region")[w, regs] *= f
                 elif item.regions != "all":
@@ -296,11 +302,9 @@ def compile_plan(located: Located, world: World, params: Params) -> Plan:
                     plan.factor("p_discharge_home_health")[w] *= f
         elif isinstance(item, Enrolment):
             regs = regions_of(item.regions, at + ("regions",))
-            change(item, f"new enrolment in {names(regs)} {item.change:+.0%}"
-                   + (f" (reached over {item.ramp_weeks} weeks)" if item.ramp_weeks else ""))
-            for w in weeks_of(item):
-                frac = min(1.0, (w - w0 + 1) / item.ramp_weeks) if item.ramp_weeks else 1.0
-                plan.region_factor("rel_enrolment_region")[w, regs] *= 1.0 + item.change * frac
+            change(item, f"new enrolment in {names(regs)} {item.change:+.0%}{reached(item)}")
+            for w, f in ramped(item):
+                plan.region_factor("rel_enrolment_region")[w, regs] *= f
             if plan.region_factor("rel_enrolment_region").max() > POOL_HEADROOM + 1e-9:
                 problems.append(located.problem(at + ("change",), "enrolment shocks together raise new enrolment "
                                                 f"more than {POOL_HEADROOM:g}x somewhere; the engine reserves no more"))

@@ -16,7 +16,7 @@ from typing import Any
 from caretwin.simulate.calibrated import sidecar
 from caretwin.simulate.engine import declared_params
 
-# the mechanisms behind each outcome a comparison reports (DESIGN section 4); costs rest on all of them
+# the mechanisms behind each area of outcomes a comparison reports (DESIGN section 4); costs are priced use
 DRIVERS: dict[str, tuple[str, ...]] = {
     "waits": ("demand", "authorisation", "matching", "workforce"),
     "missed visits": ("delivery", "workforce"),

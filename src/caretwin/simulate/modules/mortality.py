@@ -24,12 +24,12 @@ from caretwin.simulate.modules.services import close_for
 from caretwin.simulate.params import Param
 from caretwin.simulate.state import (
     DIED,
-    NEVER,
     DISENROLLED,
     ENROLLED,
     HOME,
     INSTITUTIONALISED,
     LINE,
+    NEVER,
     NOT_YET,
     NURSING,
     Columns,
