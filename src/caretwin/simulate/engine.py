@@ -134,6 +134,7 @@ class Sim:
     start_day: int = 0  # the engine day of the run's first day (negative for a burn-in)
     hazard_index: dict[str, int] = field(default_factory=dict)  # competing hazard -> row of m.hazard
     today: dict[str, np.ndarray] = field(default_factory=dict)  # hazard -> members whose draw picked it today
+    cache: dict[str, Any] = field(default_factory=dict)  # index sets kept up to date by the code that changes them
 
     def key(self, name: str) -> np.uint64:
         """The counter-RNG key of one named stream in this replication."""

@@ -6,6 +6,7 @@ import numpy as np
 
 from caretwin.simulate.engine import Module
 from caretwin.simulate.metrics import SLOTS
+from caretwin.simulate.modules.services import in_state
 from caretwin.simulate.params import Param
 from caretwin.simulate.state import LINE, PENDING, WAITING
 
@@ -30,7 +31,7 @@ class Authorisation(Module):
 
     def day(self, sim, day: int) -> None:
         m = sim.m
-        pending = np.flatnonzero(m.svc == PENDING)
+        pending = in_state(sim, PENDING)
         if len(pending) == 0:
             return
         pending = pending[m.ti_referred[pending] + sim.p.min_auth_days <= day]
@@ -45,6 +46,6 @@ class Authorisation(Module):
 
     def week_end(self, sim, day: int) -> None:
         m = sim.m
-        pending = np.flatnonzero(m.svc == PENDING)
+        pending = in_state(sim, PENDING)
         for line, k in self.k.items():
             sim.add(pending[m.svc_line[pending] == LINE[line]], k)

@@ -8,7 +8,7 @@ import numpy as np
 from caretwin.rng import uniform
 from caretwin.simulate.engine import Module, add_member
 from caretwin.simulate.metrics import SLOTS
-from caretwin.simulate.modules.services import close_for
+from caretwin.simulate.modules.services import close_for, in_state
 from caretwin.simulate.params import Param
 from caretwin.simulate.state import ACTIVE, HOME, LINE, PENDING, WAITING
 
@@ -95,7 +95,7 @@ class Delivery(Module):
     def day(self, sim, day: int) -> None:
         m, pr, k = sim.m, sim.pr, self.k
         w = sim.day // 7 if sim.day // 7 < sim.weeks else -1
-        active = np.flatnonzero(m.svc == ACTIVE)
+        active = in_state(sim, ACTIVE)
         _visits(sim.key("visits"), day, day % 7, w, sim.M, k["scheduled_visits"], k["missed_visits"],
                 k["member_missed_visits"], k["authorised_hours"], k["delivered_hours"], active, m.svc_line, m.pattern,
                 m.visits_pw, m.hours, m.provider, m.loc, m.region, m.g_age, m.g_sex, m.g_race, pr.missed_share,

@@ -148,8 +148,14 @@ class Mortality(Module):
         self.move_in(sim, who, day)
 
     def residents(self, sim) -> np.ndarray:
+        """Nursing-facility residents in member order; `move_in` (the only way in) adds to the list, and those who
+        left are dropped when it is read, so the daily deaths need not scan every member."""
         m = sim.m
-        return np.flatnonzero((m.loc == NURSING) & (m.status == INSTITUTIONALISED))
+        r = sim.cache.get("residents")
+        r = np.flatnonzero(m.loc == NURSING) if r is None else r
+        r = r[(m.loc[r] == NURSING) & (m.status[r] == INSTITUTIONALISED)]
+        sim.cache["residents"] = r
+        return r
 
     def move_in(self, sim, members: np.ndarray, day: int, record: bool = True) -> np.ndarray:
         """Permanent moves to a nursing facility, in member order while the region has a free bed; returns
@@ -163,6 +169,9 @@ class Mortality(Module):
         moved = members[rank < (self.nf_beds - self.nf_used)[region]]
         self.leave(sim, moved, day, INSTITUTIONALISED, record)
         m.loc[moved] = NURSING
+        if "residents" in sim.cache and len(moved):  # newcomers, in member order, were not residents
+            r = sim.cache["residents"]
+            sim.cache["residents"] = np.insert(r, np.searchsorted(r, moved), moved)
         self.nf_used += np.bincount(m.region[moved], minlength=len(self.nf_used))
         return moved
 

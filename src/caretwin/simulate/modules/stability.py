@@ -9,6 +9,7 @@ import numpy as np
 from caretwin.rng import poisson, uniform
 from caretwin.simulate.engine import Module
 from caretwin.simulate.metrics import SLOTS
+from caretwin.simulate.modules.services import in_state
 from caretwin.simulate.params import Param
 from caretwin.simulate.state import ACTIVE, LINE, WAITING
 
@@ -84,7 +85,7 @@ class Stability(Module):
         for line in ("hcbs", "home_health"):
             sel = providers[pr.line[providers] == LINE[line]]
             sim.add_region(pr.region[sel], SLOTS("provider_exits", line), np.ones(len(sel)))
-        active = np.flatnonzero(m.svc == ACTIVE)
+        active = in_state(sim, ACTIVE)
         displaced = active[np.isin(m.provider[active], providers)]
         pr.committed[providers] = 0.0
         if sim.recorder is not None:
