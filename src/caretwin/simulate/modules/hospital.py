@@ -63,11 +63,13 @@ def _admit(key, day, members, psych, tier, age, svc, loc, need, ti_ready, ti_adm
 
 
 @nb.njit(cache=True)
-def _census(M, w, day, away, loc, need, ti_ready, supported, status, region, g_age, g_sex, g_race, k_hosp, k_snf,
+def _census(M, w, day, loc, need, ti_ready, supported, status, region, g_age, g_sex, g_race, k_hosp, k_snf,
             k_csu, k_sh, k_nf, k_board, k_delayed):
-    """Daily census of where members are: bed-days by bed type, delayed discharge and boarding days."""
-    for j in range(len(away)):
-        i = away[j]
+    """Daily census of where members are: bed-days by bed type, delayed discharge and boarding days (one pass
+    over the members; those at home without supportive housing count nothing)."""
+    for i in range(len(loc)):
+        if loc[i] == HOME and not supported[i]:
+            continue
         if loc[i] == HOSPITAL:
             add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_hosp, 1.0)
             if need[i] == NEED_SNF_QUEUED and day >= ti_ready[i]:
@@ -207,8 +209,7 @@ class Hospital(Module):
         self._run_snf(sim, day)
         w = sim.day // 7
         if w < sim.weeks:
-            away = np.flatnonzero((m.loc != HOME) | m.supported)
-            _census(sim.M, w, day, away, m.loc, m.need, m.ti_ready, m.supported, m.status, m.region, m.g_age, m.g_sex,
+            _census(sim.M, w, day, m.loc, m.need, m.ti_ready, m.supported, m.status, m.region, m.g_age, m.g_sex,
                     m.g_race, self.k["hospital"], self.k["snf"], self.k["crisis_stabilization"],
                     self.k["supportive_housing"], self.k["nursing_facility"], SLOTS("ed_boarding_days"),
                     SLOTS("delayed_discharge_days"))
