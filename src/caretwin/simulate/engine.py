@@ -134,7 +134,8 @@ class Sim:
     start_day: int = 0  # the engine day of the run's first day (negative for a burn-in)
     hazard_index: dict[str, int] = field(default_factory=dict)  # competing hazard -> row of m.hazard
     today: dict[str, np.ndarray] = field(default_factory=dict)  # hazard -> members whose draw picked it today
-    cache: dict[str, Any] = field(default_factory=dict)  # index sets kept up to date by the code that changes them
+    tracked_sets: dict[str, np.ndarray] = field(default_factory=dict)  # see `tracked`
+    joining: dict[str, list[np.ndarray]] = field(default_factory=dict)  # members joining a tracked set, not yet merged
 
     def key(self, name: str) -> np.uint64:
         """The counter-RNG key of one named stream in this replication."""
@@ -142,6 +143,28 @@ class Sim:
 
     def module(self, name: str) -> Module:
         return next(m for m in self.modules if m.name == name)
+
+    def tracked(self, name: str, build: Callable[[], np.ndarray], keep: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """A small set of members read daily without scanning everyone, in member order: `build()` makes it the
+        first time, `join` adds to it (the only way in), and `keep(set)` (a mask) drops those who left on each read."""
+        r = self.tracked_sets.get(name)
+        if r is None:
+            r = build()
+        else:
+            adds = self.joining.pop(name, None)
+            if adds:
+                new = np.unique(np.concatenate(adds))
+                pos = np.searchsorted(r, new)
+                there = (pos < len(r)) & (r[np.minimum(pos, len(r) - 1)] == new) if len(r) else np.zeros(len(new), bool)
+                r = np.insert(r, pos[~there], new[~there])
+            r = r[keep(r)]
+        self.tracked_sets[name] = r
+        return r
+
+    def join(self, name: str, members: np.ndarray) -> None:
+        """Members join a tracked set (merged when it is next read; nothing to do while it has not been built)."""
+        if name in self.tracked_sets and len(members):
+            self.joining.setdefault(name, []).append(np.array(members, np.int64))
 
     def events(self, name: str) -> np.ndarray:
         """Members whose draw today picked the named hazard, in member order."""

@@ -114,6 +114,7 @@ class Matching(Module):
     def day(self, sim, day: int) -> None:
         m, pr = sim.m, sim.pr
         waiting = in_state(sim, WAITING)
+        waiting = waiting[m.loc[waiting] == HOME]
         if len(waiting) == 0:
             return
         # agencies take cases against their budgeted posts, not only the staff they have today: the hours of a
@@ -121,9 +122,6 @@ class Matching(Module):
         vacant = np.where(pr.headcount > 0, np.maximum(np.round(pr.budget_fte) - pr.headcount, 0), 0)
         vacant = vacant * sim.p.hours_per_fte_week  # an agency with nobody left books no one
         bookable = pr.capacity + sim.p.booking_share_of_vacancies * vacant
-        waiting = waiting[m.loc[waiting] == HOME]
-        if len(waiting) == 0:
-            return
         if sim.p.waitlist_priority == 0:
             order = waiting[np.lexsort((waiting, m.ti_referred[waiting], -m.priority[waiting].astype(np.int16)))]
         else:

@@ -148,14 +148,13 @@ class Mortality(Module):
         self.move_in(sim, who, day)
 
     def residents(self, sim) -> np.ndarray:
-        """Nursing-facility residents in member order; `move_in` (the only way in) adds to the list, and those who
-        left are dropped when it is read, so the daily deaths need not scan every member."""
+        """Nursing-facility residents in member order (`move_in` is the only way in), without a daily scan."""
         m = sim.m
-        r = sim.cache.get("residents")
-        r = np.flatnonzero(m.loc == NURSING) if r is None else r
-        r = r[(m.loc[r] == NURSING) & (m.status[r] == INSTITUTIONALISED)]
-        sim.cache["residents"] = r
-        return r
+
+        def here(r: np.ndarray) -> np.ndarray:
+            return (m.loc[r] == NURSING) & (m.status[r] == INSTITUTIONALISED)
+
+        return sim.tracked("residents", lambda: np.flatnonzero(here(np.arange(len(m.loc)))), here)
 
     def move_in(self, sim, members: np.ndarray, day: int, record: bool = True) -> np.ndarray:
         """Permanent moves to a nursing facility, in member order while the region has a free bed; returns
@@ -169,9 +168,7 @@ class Mortality(Module):
         moved = members[rank < (self.nf_beds - self.nf_used)[region]]
         self.leave(sim, moved, day, INSTITUTIONALISED, record)
         m.loc[moved] = NURSING
-        if "residents" in sim.cache and len(moved):  # newcomers, in member order, were not residents
-            r = sim.cache["residents"]
-            sim.cache["residents"] = np.insert(r, np.searchsorted(r, moved), moved)
+        sim.join("residents", moved)
         self.nf_used += np.bincount(m.region[moved], minlength=len(self.nf_used))
         return moved
 

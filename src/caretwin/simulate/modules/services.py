@@ -74,22 +74,9 @@ def complete_episodes(key, members, line_hh, dur_hcbs, dur_home_health, svc_line
 
 def roster(sim) -> np.ndarray:
     """Members with an open episode (any state but NONE), in member order: a few percent of members, so daily
-    queues need not scan everyone. `open_for` (the only way in) queues its members here; members whose episode
-    closed are dropped when the roster is next read."""
-    c, svc = sim.cache, sim.m.svc
-    r = c.get("roster")
-    if r is None:
-        r = np.flatnonzero(svc != NONE)
-    else:
-        adds = c.pop("roster_adds", None)
-        if adds:
-            new = np.unique(np.concatenate(adds))
-            pos = np.searchsorted(r, new)
-            there = (pos < len(r)) & (r[np.minimum(pos, len(r) - 1)] == new) if len(r) else np.zeros(len(new), bool)
-            r = np.insert(r, pos[~there], new[~there])
-        r = r[svc[r] != NONE]
-    c["roster"] = r
-    return r
+    queues need not scan everyone. `open_for` is the only way in; closed episodes drop out when it is read."""
+    svc = sim.m.svc
+    return sim.tracked("roster", lambda: np.flatnonzero(svc != NONE), lambda r: svc[r] != NONE)
 
 
 def in_state(sim, state: int) -> np.ndarray:
@@ -110,8 +97,7 @@ def open_for(sim, members: np.ndarray, line: int, day: int, status: int, priorit
                   p.home_health_hours_week, m.svc, m.svc_line, m.ti_referred, m.hours, m.dur_service,
                   m.pattern, m.visits_pw, m.priority)
     m.priority[members] = m.tier[members] if priority is None else priority
-    if "roster" in sim.cache:
-        sim.cache.setdefault("roster_adds", []).append(np.array(members, np.int64))
+    sim.join("roster", members)
     if sim.recorder is not None:
         sim.recorder.episodes_opened(sim, members, day)
 
