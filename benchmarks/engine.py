@@ -3,7 +3,8 @@
     python benchmarks/engine.py [--members 1000000] [--replications 100] [--rep-members 100000] [--quick]
 
 Prints figures; asserts nothing. Targets (issue 4, 2-core machine): >= 25M member-days/s with all
-modules (a 1M-member year in <= 15 s), <= 200 bytes of state per member, time linear in members.
+modules (a 1M-member year in <= 15 s), <= 200 bytes of state per member, time linear in members;
+issue 20: memory for outputs under 200 MB at 100 regions.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numba
 import numpy as np
 
 from caretwin.simulate import Engine, run_replications
+from caretwin.simulate.results import summary_table
 from caretwin.synth import CountyParams
 from caretwin.synth.world import build_population
 
@@ -54,6 +56,21 @@ def peak_memory(members: int) -> None:
           f"{(peak - base) * 1024 / members:.0f} B per member (the world as loaded plus one replication's state)")
 
 
+def outputs_memory(regions: int, members: int = 2000, replications: int = 100, weeks: int = 26) -> None:
+    """Peak memory of a run's outputs (replications' metrics and their summary) above a warmed-up interpreter."""
+    world = build_population(CountyParams(members=members, regions=regions, seed=1)).world
+    run_replications(world, weeks=1, replications=1, workers=1)  # compiles, or loads the cache
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    base = _status_kib("VmRSS")
+    result = run_replications(world, weeks=weeks, replications=replications, workers=1)
+    summary = summary_table(result)
+    peak = _status_kib("VmHWM")
+    kept = (result.metrics.nbytes + result.groups.nbytes) / 2**20
+    print(f"   {regions:>4} regions: peak {(peak - base) / 1024:6.0f} MiB above the warmed-up interpreter; "
+          f"replications' arrays {kept:5.0f} MiB; summary {summary.num_rows:,} rows")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--members", type=int, default=1_000_000)
@@ -61,9 +78,13 @@ def main() -> None:
     ap.add_argument("--rep-members", type=int, default=100_000)
     ap.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     ap.add_argument("--peak-memory", type=int, metavar="N", help=argparse.SUPPRESS)
+    ap.add_argument("--outputs-memory", type=int, metavar="REGIONS", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.peak_memory:
         peak_memory(args.peak_memory)
+        return
+    if args.outputs_memory:
+        outputs_memory(args.outputs_memory)
         return
     if args.quick:
         args.members, args.replications, args.rep_members = 200_000, 8, 20_000
@@ -92,6 +113,10 @@ def main() -> None:
     wall = time.perf_counter() - t0
     print(f"   {wall:.1f} s wall ({result.workers} workers, {result.backend}); "
           f"{args.rep_members * DAYS * args.replications / wall / 1e6:.1f}M member-days/s")
+
+    print("\n3. memory for outputs by regions: a 2,000-member county, 100 replications x 26 weeks, run and summarised")
+    for regions in (8, 40, 100):
+        subprocess.run([sys.executable, __file__, "--outputs-memory", str(regions)], check=True)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ OUTPUTS = ("referrals", "starts", "mean_wait_days", "waitlist_at_end", "in_servi
 def engine_run(world, seed: int, days: int) -> dict[str, float]:
     engine = Engine(world, modules=[Demand(), Authorisation(), Matching(), Delivery()])
     sim = engine.run(seed=seed, weeks=days // 7)
-    M = sim.M[:, :, 0, :].sum(axis=1)
+    M = sim.M.sum(axis=1)
     starts = M[:, SLOTS("starts", "hcbs")].sum()
     return {"referrals": M[:, SLOTS("referrals", "hcbs")].sum(), "starts": starts,
             "mean_wait_days": M[:, SLOTS("wait_days", "hcbs")].sum() / starts,

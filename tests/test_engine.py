@@ -8,7 +8,7 @@ import pytest
 
 from caretwin.errors import ValidationError
 from caretwin.simulate import Engine, declared_params, run_replications
-from caretwin.simulate.metrics import SLOTS
+from caretwin.simulate.metrics import G_AGE, G_RACE, G_SEX, N_GROUPS, SLOTS
 from caretwin.simulate.modules import ALL
 from caretwin.simulate.state import (
     BOARDING,
@@ -31,7 +31,7 @@ def world():
 
 
 def total(sim, metric, line="all"):
-    return sim.M[:, :, 0, SLOTS(metric, line)].sum()
+    return sim.M[:, :, SLOTS(metric, line)].sum()
 
 
 def with_providers(world, **changes):
@@ -110,7 +110,7 @@ def test_capacity_added_on_day_d_changes_nothing_before_d(world):
     more = Engine(world).run(seed=3, weeks=WEEKS, actions={70: [add_capacity]}).M
     assert np.array_equal(base[:10], more[:10])
     assert not np.array_equal(base[10:], more[10:])
-    assert more[10:, :, 0, SLOTS("waitlist", "hcbs")].sum() < base[10:, :, 0, SLOTS("waitlist", "hcbs")].sum()
+    assert more[10:, :, SLOTS("waitlist", "hcbs")].sum() < base[10:, :, SLOTS("waitlist", "hcbs")].sum()
 
 
 # ---------------------------------------------------------------- conservation
@@ -129,7 +129,7 @@ def test_members_beds_and_staff_are_all_accounted_for(world):
         assert (m.loc == CSU).sum() == csu.occupancy().sum()
         assert (m.loc == BOARDING).sum() == csu.q_len.sum()
         assert (m.need == NEED_SNF_QUEUED).sum() == snf.q_len.sum()
-    M = sim.M[:, :, 0, :].sum(axis=1)
+    M = sim.M.sum(axis=1)
     entered = enrolled0 + np.cumsum(M[:, SLOTS("enrolments")])
     exited = np.cumsum(M[:, SLOTS("disenrolments")] + M[:, SLOTS("institutionalisations")]
                        + M[:, SLOTS("deaths")] - M[:, SLOTS("resident_deaths")])
@@ -143,6 +143,11 @@ def test_members_beds_and_staff_are_all_accounted_for(world):
     scheduled = M[:, SLOTS("scheduled_visits", "hcbs")].sum()
     outcomes = M[:, [SLOTS(k, "hcbs") for k in ("missed_visits", "member_missed_visits")]].sum()
     assert 0 < outcomes < scheduled
+    # the county's row of the subgroup array is the regions summed, and each subgroup kind splits it exactly
+    np.testing.assert_allclose(sim.G[:, 0], M, rtol=1e-12)
+    grouped = [k for k, (metric, _) in enumerate(SLOTS.rows) if metric.by_group]
+    for first, last in ((G_AGE, G_SEX), (G_SEX, G_RACE), (G_RACE, N_GROUPS)):
+        np.testing.assert_allclose(sim.G[:, first:last, grouped].sum(axis=1), M[:, grouped], rtol=1e-12)
 
 
 # ---------------------------------------------------------------- direction
@@ -152,8 +157,8 @@ def mean_wait(sim, line="hcbs"):
 
 def wait_ahead(sim, line="hcbs"):
     """Days a newcomer at the end of the run would wait, first come first served: the list over recent starts a day."""
-    starts = sim.M[-8:, :, 0, SLOTS("starts", line)].sum() / 56
-    return sim.M[-1, :, 0, SLOTS("waitlist", line)].sum() / starts
+    starts = sim.M[-8:, :, SLOTS("starts", line)].sum() / 56
+    return sim.M[-1, :, SLOTS("waitlist", line)].sum() / starts
 
 
 def missed_rate(sim, line="hcbs"):
@@ -175,7 +180,7 @@ def test_more_staff_fewer_missed_visits_and_shorter_waits(world):
         # share of scheduled visits the provider missed (its floor is p_missed_provider_base, 1%)
         assert missed_rate(s) < 0.6 * missed_rate(b)
         assert mean_wait(s) < mean_wait(b)
-        assert s.M[-1, :, 0, SLOTS("in_service", "hcbs")].sum() > b.M[-1, :, 0, SLOTS("in_service", "hcbs")].sum()
+        assert s.M[-1, :, SLOTS("in_service", "hcbs")].sum() > b.M[-1, :, SLOTS("in_service", "hcbs")].sum()
 
 
 def test_a_referral_surge_lengthens_waits(world):
@@ -187,7 +192,7 @@ def test_a_referral_surge_lengthens_waits(world):
         # waits are months: those who start within the run were mostly on the list already, so the surge shows in
         # the wait ahead of someone joining the list at the end (Little's law: list length / rate of starts)
         assert wait_ahead(s) > 1.2 * wait_ahead(b)
-        assert s.M[-1, :, 0, SLOTS("waitlist", "hcbs")].sum() > b.M[-1, :, 0, SLOTS("waitlist", "hcbs")].sum()
+        assert s.M[-1, :, SLOTS("waitlist", "hcbs")].sum() > b.M[-1, :, SLOTS("waitlist", "hcbs")].sum()
 
 
 def test_a_provider_exit_sends_its_members_back_to_the_waitlist(world):
@@ -202,9 +207,9 @@ def test_a_provider_exit_sends_its_members_back_to_the_waitlist(world):
     (base,) = runs(world, seeds=(1,))
     (exit_,) = runs(world, actions={14: [close_biggest]}, seeds=(1,))
     assert caseload["n"] > 0
-    assert exit_.M[2, :, 0, SLOTS("displaced", "hcbs")].sum() == caseload["n"]
-    assert exit_.M[2, :, 0, SLOTS("waitlist", "hcbs")].sum() > base.M[2, :, 0, SLOTS("waitlist", "hcbs")].sum()
-    assert exit_.M[2, :, 0, SLOTS("provider_exits", "hcbs")].sum() == 1
+    assert exit_.M[2, :, SLOTS("displaced", "hcbs")].sum() == caseload["n"]
+    assert exit_.M[2, :, SLOTS("waitlist", "hcbs")].sum() > base.M[2, :, SLOTS("waitlist", "hcbs")].sum()
+    assert exit_.M[2, :, SLOTS("provider_exits", "hcbs")].sum() == 1
 
 
 def test_fewer_snf_beds_more_delayed_discharge_days(world):
@@ -250,8 +255,8 @@ def test_a_per_region_parameter_reads_writes_and_acts_on_its_region(world, tmp_p
     p.save(path, only_changed=True)
     again = declared_params().load(path)
     assert list(again.by_region("rel_hcbs_referral_region", world.region_ids)) == [1.0, 3.0, 1.0, 1.0, 1.0, 1.0]
-    base = Engine(world).run(seed=2, weeks=WEEKS).M[:, :, 0, SLOTS("referrals", "hcbs")].sum(axis=0)
-    more = Engine(world, again).run(seed=2, weeks=WEEKS).M[:, :, 0, SLOTS("referrals", "hcbs")].sum(axis=0)
+    base = Engine(world).run(seed=2, weeks=WEEKS).M[:, :, SLOTS("referrals", "hcbs")].sum(axis=0)
+    more = Engine(world, again).run(seed=2, weeks=WEEKS).M[:, :, SLOTS("referrals", "hcbs")].sum(axis=0)
     assert more[1] > 2 * base[1]  # region R02 (index 1) triples its referral hazard
     assert abs(more[0] - base[0]) <= 0.2 * base[0] + 3  # other regions barely change (shared providers aside)
 

@@ -25,7 +25,7 @@ def world():
 
 
 def total(sim, metric, line="all", weeks=SETTLED):
-    return sim.M[weeks, :, 0, SLOTS(metric, line)].sum()
+    return sim.M[weeks, :, SLOTS(metric, line)].sum()
 
 
 def changed(world, line: str, column: str, factor: float, rounding=np.round):

@@ -17,8 +17,9 @@ from caretwin.errors import CaretwinError, ValidationError
 from caretwin.governance.suppression import suppress_breakdown
 from caretwin.ingest import ingest
 from caretwin.scenarios import compare, load_scenario, run_pilot, run_scenarios
-from caretwin.scenarios.compare import KEYS, mean_interval
+from caretwin.scenarios.compare import KEYS, by_slot_name, mean_interval
 from caretwin.scenarios.pilot import sample_size_per_arm
+from caretwin.simulate.metrics import SLOTS
 
 runner = CliRunner()
 BASE = """
@@ -215,6 +216,16 @@ def test_results_do_not_depend_on_the_number_of_workers(county, files, runs):
 
 
 # ------------------------------------------------------------------------------- who bears the gap
+def test_stored_runs_are_read_by_metric_name_so_a_new_metric_does_not_orphan_them():
+    today = [f"{m.name}/{line}" for m, line in SLOTS.rows]
+    older = [s for s in today if s != "ed_visits/all"][::-1]  # stored in another order, before ED visits existed
+    stored = np.array([[today.index(s) for s in older]], np.float32)  # each value is today's slot number
+    read = by_slot_name(stored, older)
+    assert np.isnan(read[0, SLOTS("ed_visits")])  # unknown, not zero
+    known = [k for k in range(len(SLOTS)) if k != SLOTS("ed_visits")]
+    assert np.array_equal(read[0, known], np.array(known, np.float32))
+
+
 def test_small_cells_are_hidden_and_cannot_be_recovered_from_the_total():
     # one small cell alone would be total minus the others: a second cell is hidden with it
     assert suppress_breakdown(np.array([120.0, 7.0, 300.0, 45.0])).tolist() == [False, True, False, True]

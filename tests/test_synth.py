@@ -87,7 +87,7 @@ def test_overtime_raises_separations():
             sim.day = 7 * week
             workforce.week(sim, 7 * week)
             exposure += before
-        seps = sim.M[:, :, 0, SLOTS("separations", "hcbs")].sum() + sim.M[:, :, 0, SLOTS("separations", "home_health")].sum()
+        seps = sim.M[:, :, SLOTS("separations", "hcbs")].sum() + sim.M[:, :, SLOTS("separations", "home_health")].sum()
         return seps / exposure
 
     assert separations(1.2) > 1.25 * separations(0.8)

@@ -33,7 +33,7 @@ Z95 = 1.959963984540054
 @dataclass
 class Replicates:
     """One stored run's replications: `weekly[rep, week, region, slot]` (whole population) and
-    `groups[rep, region, group, slot]` (summed over the horizon)."""
+    `groups[rep, group, slot]` (the county and its subgroups, summed over the horizon)."""
 
     run_id: str
     name: str
@@ -61,14 +61,28 @@ def load(ws: Workspace, run_id: str) -> Replicates:
     with np.load(path) as z:
         weekly, groups, regions, rurality = z["weekly"], z["groups"], list(z["region_ids"]), z["rurality"]
         slots = [str(s) for s in z["slots"]]
-    if slots != [f"{m.name}/{line}" for m, line in SLOTS.rows]:
-        raise CaretwinError(f"run {run_id} was stored by a version with other metrics; run it again to compare it")
+    if groups.ndim == 4:  # stored by an earlier version, with subgroups by region
+        groups = groups.sum(axis=1)
+    weekly, groups = by_slot_name(weekly, slots), by_slot_name(groups, slots)
     spec = scenario_of(ws, run_id) or {}
     info = dict(zip(("run_id", "label", "start_date", "weeks", "replications", "seed", "members"), row))
     info["start_date"] = str(info["start_date"])
     info["changes"] = changes_of(ws, run_id)
     return Replicates(run_id, spec.get("name") or row[1] or run_id, weekly, groups, [str(r) for r in regions],
                       rurality, info, Failure(**spec.get("failure", {})))
+
+
+def by_slot_name(a: np.ndarray, stored: list[str]) -> np.ndarray:
+    """A stored array's last axis laid out as today's slots, matched by name ("metric/line"): a run stored
+    before a metric existed reads NaN for it (unknown, not zero), and a metric since removed is dropped."""
+    if stored == [f"{m.name}/{line}" for m, line in SLOTS.rows]:
+        return a
+    at = {name: j for j, name in enumerate(stored)}
+    out = np.full(a.shape[:-1] + (len(SLOTS),), np.nan, np.float32)
+    for k, (m, line) in enumerate(SLOTS.rows):
+        if (j := at.get(f"{m.name}/{line}")) is not None:
+            out[..., k] = a[..., j]
+    return out
 
 
 # ------------------------------------------------------------------------------ what is compared
@@ -342,19 +356,20 @@ GAP_OUTCOMES = (("ed_visits", "all", "ED visits"), ("admissions", "all", "admiss
 
 def _group_table(r: Replicates) -> tuple[list[tuple[str, str]], np.ndarray]:
     """Breakdowns as (kind, value) labels and `[rep, cell, slot]` horizon totals; region and rurality included."""
-    G = r.groups.astype(np.float64)  # [rep, region, group, slot]
+    G = r.groups.astype(np.float64)  # [rep, group, slot]
+    by_region = r.weekly.sum(axis=1, dtype=np.float64)  # [rep, region, slot]
     labels, parts = [], []
     for g, (kind, value) in enumerate(GROUPS):
         if g == 0:
             continue
         labels.append((kind, value))
-        parts.append(G[:, :, g].sum(axis=1))
+        parts.append(G[:, g])
     for j, rid in enumerate(r.region_ids):
         labels.append(("region", rid))
-        parts.append(G[:, j, 0])
+        parts.append(by_region[:, j])
     for c in sorted(set(int(x) for x in r.rurality)):
         labels.append(("rurality", RURALITY[c]))
-        parts.append(G[:, r.rurality == c, 0].sum(axis=1))
+        parts.append(by_region[:, r.rurality == c].sum(axis=1))
     return labels, np.stack(parts, axis=1)
 
 

@@ -211,8 +211,9 @@ class ScenarioModule(Module):
         if w >= sim.weeks:
             return
         k = SLOTS("intervention_cost")
-        M, m, pr = sim.M, sim.m, sim.pr
-        M[w, :, 0, k] += self.plan.fixed_cost[w]
+        m, pr = sim.m, sim.pr
+        regions = np.arange(sim.world.n_regions)
+        sim.add_region(regions, k, self.plan.fixed_cost[w])
         for members, cost in self.coordinated:
             alive = members[m.status[members] == ENROLLED]
             sim.add_region(m.region[alive], k, np.full(len(alive), cost))
@@ -221,7 +222,7 @@ class ScenarioModule(Module):
             sim.add_region(pr.region[open_], k, pr.headcount[open_] * sim.p.hours_per_fte_week * cost)
         for start, cost in self.plan.transitional_cost:
             if w >= start:
-                M[w, :, 0, k] += M[w, :, 0, SLOTS("admissions")] * cost
+                sim.add_region(regions, k, sim.M[w, :, SLOTS("admissions")] * cost)
 
 
 # ------------------------------------------------------------------------------------- compiling

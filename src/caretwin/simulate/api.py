@@ -67,6 +67,6 @@ def headline(result: RunResult) -> list[tuple[str, str, float, float, float]]:
         v = x[:, -1] if m.kind == "stock" else x.sum(axis=1)
         rows.append((metric + ("" if line == "all" else f" ({line})") + (" at end" if m.kind == "stock" else ""),
                      m.unit, *np.quantile(v, (0.05, 0.5, 0.95))))
-    cost = result.metrics[:, :, :, 0, [SLOTS("cost", c) for c in COST_CATEGORIES]].sum(axis=(1, 2, 3))
+    cost = result.metrics[:, :, :, [SLOTS("cost", c) for c in COST_CATEGORIES]].sum(axis=(1, 2, 3))
     rows.append(("cost, all categories", "currency", *np.quantile(cost, (0.05, 0.5, 0.95))))
     return rows

@@ -69,12 +69,14 @@ def p_day(annual: float) -> float:
 
 
 @nb.njit(cache=True)
-def add_member(M, w, region, age_g, sex_g, race_g, k, v):
-    """Add v to metric slot k for a member's region, in the whole population and each of its subgroups."""
-    M[w, region, 0, k] += v
-    M[w, region, age_g, k] += v
-    M[w, region, sex_g, k] += v
-    M[w, region, race_g, k] += v
+def add_member(M, G, w, region, age_g, sex_g, race_g, k, v):
+    """Add v to metric slot k: for the member's region (`M[week, region, slot]`, whole population), and for the
+    whole county and each of the member's subgroups (`G[week, group, slot]`, summed over regions)."""
+    M[w, region, k] += v
+    G[w, 0, k] += v
+    G[w, age_g, k] += v
+    G[w, sex_g, k] += v
+    G[w, race_g, k] += v
 
 
 @nb.njit(parallel=True, cache=True)
@@ -111,10 +113,10 @@ def _draw(key, day, status, loc, hazard, total, readmit_until, p_readmit, i_admi
 
 
 @nb.njit(cache=True)
-def _census(M, w, k_members, status, region, age_g, sex_g, race_g):
+def _census(M, G, w, k_members, status, region, age_g, sex_g, race_g):
     for i in range(len(status)):
         if status[i] == ENROLLED:
-            add_member(M, w, region[i], age_g[i], sex_g[i], race_g[i], k_members, 1.0)
+            add_member(M, G, w, region[i], age_g[i], sex_g[i], race_g[i], k_members, 1.0)
 
 
 @dataclass
@@ -128,7 +130,8 @@ class Sim:
     weeks: int
     m: Columns
     pr: Columns
-    M: np.ndarray
+    M: np.ndarray  # [week, region, slot]: weekly metrics of each region's whole population
+    G: np.ndarray  # [week, group, slot]: the same over all regions, for the county (group 0) and each subgroup
     recorder: Any = None
     day: int = 0  # days since the run's first day (metrics' week = day // 7)
     start_day: int = 0  # the engine day of the run's first day (negative for a burn-in)
@@ -179,16 +182,18 @@ class Sim:
             return
         m = self.m
         if isinstance(values, float):
-            _add_const(self.M, w, members, m["region"], m["g_age"], m["g_sex"], m["g_race"], slot, values)
+            _add_const(self.M, self.G, w, members, m["region"], m["g_age"], m["g_sex"], m["g_race"], slot, values)
         else:
-            _add_many(self.M, w, members, m["region"], m["g_age"], m["g_sex"], m["g_race"], slot,
+            _add_many(self.M, self.G, w, members, m["region"], m["g_age"], m["g_sex"], m["g_race"], slot,
                       np.broadcast_to(np.asarray(values, dtype=np.float64), members.shape))
 
     def add_region(self, region: np.ndarray, slot: int, values: np.ndarray | float) -> None:
-        """Add to today's week of a metric, group 0, by region (provider-level metrics)."""
+        """Add to today's week of a metric by region, and to the county's total (provider-level metrics)."""
         w = self.day // 7
         if w < self.weeks:
-            np.add.at(self.M[w, :, 0, slot], region, values)
+            values = np.broadcast_to(np.asarray(values, np.float64), np.shape(region))
+            np.add.at(self.M[w, :, slot], region, values)
+            self.G[w, 0, slot] += values.sum()
 
 
 _EMPTY = np.empty(0, np.int64)
@@ -196,17 +201,17 @@ Action = Callable[[Sim], None]
 
 
 @nb.njit(cache=True)
-def _add_many(M, w, members, region, age_g, sex_g, race_g, k, v):
+def _add_many(M, G, w, members, region, age_g, sex_g, race_g, k, v):
     for j in range(len(members)):
         i = members[j]
-        add_member(M, w, region[i], age_g[i], sex_g[i], race_g[i], k, v[j])
+        add_member(M, G, w, region[i], age_g[i], sex_g[i], race_g[i], k, v[j])
 
 
 @nb.njit(cache=True)
-def _add_const(M, w, members, region, age_g, sex_g, race_g, k, v):
+def _add_const(M, G, w, members, region, age_g, sex_g, race_g, k, v):
     for j in range(len(members)):
         i = members[j]
-        add_member(M, w, region[i], age_g[i], sex_g[i], race_g[i], k, v)
+        add_member(M, G, w, region[i], age_g[i], sex_g[i], race_g[i], k, v)
 
 
 def _append(m: Columns, extra: Columns) -> Columns:
@@ -263,8 +268,10 @@ class Engine:
         m["hazard"] = np.zeros((len(self.hazard_names), n), np.float32)  # one contiguous row per hazard
         m["hazard_total"] = np.zeros(n, np.float64)
         m["event"] = np.zeros(n, np.int8)
-        M = np.zeros((weeks, w.n_regions, N_GROUPS, len(SLOTS)), np.float64)
-        sim = Sim(world=w, p=self.params, seed=seed, modules=self.modules, weeks=weeks, m=m, pr=pr, M=M, recorder=recorder,
+        M = np.zeros((weeks, w.n_regions, len(SLOTS)), np.float64)
+        G = np.zeros((weeks, N_GROUPS, len(SLOTS)), np.float64)
+        sim = Sim(world=w, p=self.params, seed=seed, modules=self.modules, weeks=weeks, m=m, pr=pr, M=M, G=G,
+                  recorder=recorder,
                   start_day=start_day, hazard_index={h: j for j, h in enumerate(self.hazard_names)})
         for mod in self.modules:
             mod.init(sim)
@@ -305,7 +312,7 @@ class Engine:
             if sim.day % 7 == 6:
                 w = sim.day // 7
                 if w < sim.weeks:
-                    _census(sim.M, w, k_members, m.status, m.region, m.g_age, m.g_sex, m.g_race)
+                    _census(sim.M, sim.G, w, k_members, m.status, m.region, m.g_age, m.g_sex, m.g_race)
                 for mod in self.modules:
                     mod.week_end(sim, day)
 

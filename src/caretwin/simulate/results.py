@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,27 +59,34 @@ def _slot_table() -> list[tuple[str, str, bool, list[int] | tuple[int, int, floa
     return rows
 
 
-def summary_arrays(result: RunResult) -> tuple[np.ndarray, list[str], list[tuple[str, str]]]:
-    """Extended per-replication values `[metric, rep, week, region + 'all' + rurality, group]` and their labels.
-
-    Metric-major, so that each metric's replications are contiguous (the run's own array is slot-last).
-    """
-    X = np.moveaxis(result.metrics, -1, 0)  # [slot, rep, week, region, group]
+def summary_cells(result: RunResult) -> list[tuple[str, str, str]]:
+    """The places a run is summarised for, as (region_id, group_kind, group_value): each region, the county,
+    each rurality class (regions summed) and each subgroup (the county's members in it)."""
     rur = np.asarray(result.world.rurality)
-    classes = [c for c in range(4) if (rur == c).any()]
-    parts = [X, X.sum(axis=3, keepdims=True)] + [X[:, :, :, rur == c].sum(axis=3, keepdims=True) for c in classes]
-    E = np.concatenate(parts, axis=3)  # one pass that also makes the slot-major copy
-    regions = list(result.world.region_ids) + ["all"] + [f"rurality:{RURALITY[c]}" for c in classes]
-    table = _slot_table()
-    out = np.empty((len(table),) + E.shape[1:], np.float32)
+    cells = [(rid, "all", "all") for rid in result.world.region_ids] + [("all", "all", "all")]
+    cells += [("all", "rurality", RURALITY[c]) for c in range(4) if (rur == c).any()]
+    return cells + [("all", kind, value) for kind, value in GROUPS[1:]]
+
+
+def summary_values(result: RunResult) -> Iterator[np.ndarray]:
+    """Per-replication values `[rep, week, cell]` (cells as `summary_cells`) of each metric of `_slot_table`,
+    one metric at a time, so that summarising needs little memory beyond the run's own arrays."""
+    rur = np.asarray(result.world.rurality)
+    classes = [rur == c for c in range(4) if (rur == c).any()]
+
+    def cells(k: int) -> np.ndarray:
+        X = result.metrics[..., k]  # [rep, week, region]
+        parts = [X, X.sum(axis=2, keepdims=True)] + [X[..., c].sum(axis=2, keepdims=True) for c in classes]
+        return np.concatenate(parts + [result.groups[:, :, 1:, k]], axis=2)
+
     with np.errstate(invalid="ignore", divide="ignore"):
-        for j, (_, _, _, how) in enumerate(table):
+        for _, _, _, how in _slot_table():
             if isinstance(how, tuple):
                 num, den, scale = how
-                out[j] = np.where(E[den] > 0, E[num] / (scale * E[den]), np.nan)
+                d = cells(den)
+                yield np.where(d > 0, cells(num) / (scale * d), np.nan).astype(np.float32)
             else:
-                out[j] = E[how]
-    return out, regions, [(n, line) for n, line, _, _ in table]
+                yield cells(how)
 
 
 def _nan_quantiles(V: np.ndarray, qs: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -104,39 +111,39 @@ def _nan_quantiles(V: np.ndarray, qs: tuple[float, ...]) -> tuple[np.ndarray, np
 
 
 def summary_table(result: RunResult) -> pa.Table:
-    """Quantile bands (5, 25, 50, 75, 95%) and means across replications, one row per week, region,
-    service line, subgroup and metric. Subgroups appear only for member-level metrics."""
-    V, regions, labels = summary_arrays(result)
-    grouped = np.array([g for _, _, g, _ in _slot_table()])
-    q, mean = zip(*(_nan_quantiles(v, QUANTILES) for v in V))  # metric by metric: [rep, ...] each
-    q, mean = np.moveaxis(np.stack(q), 0, -1), np.moveaxis(np.stack(mean), 0, -1)  # [quantile, W, R, G, K]
-    W, Rx, G, K = mean.shape
-    w, r, g, k = np.meshgrid(np.arange(W), np.arange(Rx), np.arange(G), np.arange(K), indexing="ij")
-    is_rurality = np.array([x.startswith("rurality:") for x in regions])
-    keep = ((g == 0) | grouped[k]) & ~(is_rurality[r] & (g > 0))  # rurality is not crossed with other subgroups
-    w, r, g, k = w[keep], r[keep], g[keep], k[keep]
+    """Quantile bands (5, 25, 50, 75, 95%) and means across replications, one row per week, place (region,
+    county, rurality class, subgroup of the county) and metric. Subgroups appear only for member-level metrics.
+
+    Built metric by metric, so that its peak memory is the table itself plus one metric's values.
+    """
+    cells = summary_cells(result)
+    region, kind, value = (pa.array(x) for x in zip(*cells))  # labels of the cells, taken by index below
+    subgroup = np.array([k not in ("all", "rurality") for _, k, _ in cells])
     starts = np.array(result.week_starts(), dtype="datetime64[D]")
-    rural = is_rurality[r]
-    kind = np.where(rural, "rurality", np.array([gk for gk, _ in GROUPS], object)[g])
-    value = np.where(rural, np.array([x.split(":")[-1] for x in regions], object)[r],
-                     np.array([gv for _, gv in GROUPS], object)[g])
-    cols = {
-        "week": pa.array(w.astype(np.int32)), "week_start": pa.array(starts[w]),
-        "region_id": pa.array(np.where(rural, "all", np.array(regions, object)[r])),
-        "service_line": pa.array(np.array([line for _, line in labels], object)[k]),
-        "group_kind": pa.array(kind.astype(object)),
-        "group_value": pa.array(value.astype(object)),
-        "metric": pa.array(np.array([name for name, _ in labels], object)[k]),
-        "mean": pa.array(mean[keep].astype(np.float64)),
-    }
-    for qi, qv in enumerate(QUANTILES):
-        cols[f"p{int(qv * 100):02d}"] = pa.array(q[qi][keep].astype(np.float64))
-    return pa.table(cols)
+    W, C = len(starts), len(cells)
+    w_all, c_all = (x.ravel() for x in np.meshgrid(np.arange(W), np.arange(C), indexing="ij"))
+    chunks = []
+    for (name, line, grouped, _), V in zip(_slot_table(), summary_values(result)):
+        q, mean = _nan_quantiles(V, QUANTILES)  # [quantile, week, cell], [week, cell]
+        keep = np.ones(W * C, bool) if grouped else ~subgroup[c_all]
+        w, c = w_all[keep], pa.array(c_all[keep].astype(np.int32))
+        cols = {
+            "week": pa.array(w.astype(np.int32)), "week_start": pa.array(starts[w]),
+            "region_id": pa.DictionaryArray.from_arrays(c, region),
+            "service_line": pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(w), np.int32)), pa.array([line])),
+            "group_kind": pa.DictionaryArray.from_arrays(c, kind), "group_value": pa.DictionaryArray.from_arrays(c, value),
+            "metric": pa.DictionaryArray.from_arrays(pa.array(np.zeros(len(w), np.int32)), pa.array([name])),
+            "mean": pa.array(mean.ravel()[keep].astype(np.float64)),
+        }
+        for qi, qv in enumerate(QUANTILES):
+            cols[f"p{int(qv * 100):02d}"] = pa.array(q[qi].ravel()[keep].astype(np.float64))
+        chunks.append(pa.table(cols))
+    return pa.concat_tables(chunks)
 
 
 def replications_table(result: RunResult) -> pa.Table:
     """Every replication's weekly metrics by region and service line (whole population), long format."""
-    X = result.metrics[:, :, :, 0, :]
+    X = result.metrics
     n, W, R, K = X.shape
     rep, w, r, k = np.meshgrid(np.arange(n), np.arange(W), np.arange(R), np.arange(K), indexing="ij")
     starts = np.array(result.week_starts(), dtype="datetime64[D]")
@@ -172,7 +179,7 @@ def replicates_path(ws: Workspace, run_id: str) -> Path:
 def store(ws: Workspace, result: RunResult, summary: pa.Table | None = None, label: str | None = None,
           extra: Callable[[duckdb.DuckDBPyConnection], None] | None = None, *, actor: Actor | None = None) -> None:
     """Save the run and its quantile bands in the workspace, in one transaction, and every replication's
-    whole-population weekly metrics and horizon totals by subgroup beside it (for paired comparisons).
+    weekly metrics by region and horizon totals by subgroup beside it (for paired comparisons).
 
     `extra` adds rows of its own in the same transaction. The run is recorded in the audit trail (`actor`:
     the operating-system user unless given).
@@ -182,7 +189,7 @@ def store(ws: Workspace, result: RunResult, summary: pa.Table | None = None, lab
     target = replicates_path(ws, result.run_id)
     target.parent.mkdir(exist_ok=True)
     tmp = target.with_suffix(".tmp.npz")
-    _save_npz(tmp, weekly=result.metrics[:, :, :, 0, :], groups=result.metrics.sum(axis=1),
+    _save_npz(tmp, weekly=result.metrics, groups=result.groups.sum(axis=1),
               region_ids=np.array(result.world.region_ids), rurality=np.asarray(result.world.rurality),
               slots=np.array([f"{m.name}/{line}" for m, line in SLOTS.rows]))
     try:

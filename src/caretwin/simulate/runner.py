@@ -3,7 +3,7 @@
 Replication seeds come from `numpy.random.SeedSequence(seed).spawn`, and every draw inside a
 replication is keyed by (replication seed, stream, day, entity), so results are the same
 whatever the backend, the number of workers or the order in which replications finish.
-Each task returns only its weekly metrics array.
+Each task returns only its weekly metrics arrays.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from caretwin._version import __version__
 from caretwin.errors import CaretwinError
 from caretwin.simulate.engine import Engine, Module, declared_params
-from caretwin.simulate.metrics import SLOTS
+from caretwin.simulate.metrics import N_GROUPS, SLOTS
 from caretwin.simulate.modules.costs import ITEMS
 from caretwin.simulate.params import Params
 from caretwin.simulate.state import World
@@ -38,7 +38,10 @@ def replication_seeds(seed: int, replications: int) -> list[int]:
 
 @dataclass
 class RunResult:
-    """Weekly metrics of every replication, `[replication, week, region, group, slot]`, and how they were made."""
+    """Weekly metrics of every replication and how they were made: `metrics[replication, week, region, slot]`
+    (each region's whole population) and `groups[replication, week, group, slot]` (over all regions: the county,
+    group 0, and each subgroup). Subgroups are not crossed with regions, so outputs grow with regions plus groups,
+    not their product."""
 
     run_id: str
     world: World
@@ -46,6 +49,7 @@ class RunResult:
     seed: int
     weeks: int
     metrics: np.ndarray
+    groups: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
     backend: str = "process"
     workers: int = 1
@@ -60,11 +64,16 @@ class RunResult:
 
     def total(self, metric: str, line: str = "all") -> np.ndarray:
         """A metric summed over regions and weeks, per replication (whole population)."""
-        return self.metrics[:, :, :, 0, SLOTS(metric, line)].sum(axis=(1, 2))
+        return self.metrics[:, :, :, SLOTS(metric, line)].sum(axis=(1, 2))
 
     def weekly(self, metric: str, line: str = "all", region: int | None = None, group: int = 0) -> np.ndarray:
-        """`[replication, week]` of one metric, for one region or summed over all."""
-        x = self.metrics[:, :, :, group, SLOTS(metric, line)]
+        """`[replication, week]` of one metric: for one region, or summed over all (of one subgroup with `group`)."""
+        k = SLOTS(metric, line)
+        if group:
+            if region is not None:
+                raise ValueError("subgroups are kept for the whole county only, not by region")
+            return self.groups[:, :, group, k]
+        x = self.metrics[:, :, :, k]
         return x.sum(axis=2) if region is None else x[:, :, region]
 
     def week_starts(self) -> list:
@@ -83,17 +92,31 @@ def _init_worker(world: World, sets: list[list[Params]], modules: list[list[Modu
     _WORKER.update(world=world, sets=sets, modules=modules, engines={})
 
 
-Replicate = tuple[np.ndarray, dict[str, np.ndarray]]
+Replicate = tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]
+
+
+class _Outputs:
+    """One job's replications, written into arrays made once as they finish (no list stacked at the end, which
+    would hold every output twice)."""
+
+    def __init__(self, world: World, weeks: int, replications: int):
+        self.metrics = np.zeros((replications, weeks, world.n_regions, len(SLOTS)), np.float32)
+        self.groups = np.zeros((replications, weeks, N_GROUPS, len(SLOTS)), np.float32)
+        self.outcomes: list[dict[str, np.ndarray]] = [{} for _ in range(replications)]
+
+    def put(self, r: int, rep: Replicate) -> None:
+        self.metrics[r], self.groups[r], self.outcomes[r] = rep
 
 
 def _one(engine: Engine, seed: int, weeks: int) -> Replicate:
-    """One replication's weekly metrics, and the small per-replication outcomes of modules that keep them."""
+    """One replication's weekly metrics (by region, by subgroup), and the small per-replication outcomes of
+    modules that keep them."""
     sim = engine.run(seed, weeks)
     outcomes = {}
     for mod in engine.modules:
         if hasattr(mod, "outcome"):
             outcomes.update(mod.outcome(sim))
-    return sim.M.astype(np.float32), outcomes
+    return sim.M.astype(np.float32), sim.G.astype(np.float32), outcomes
 
 
 def _replicate(job: int, which: int, seed: int, weeks: int) -> Replicate:
@@ -177,30 +200,30 @@ def run_many(world: World, jobs: Sequence[Job], *, workers: int | None = None, s
         if progress:
             progress(done, total)
 
-    def result(k: int, out: list[Replicate], wall: float, backend: str) -> RunResult:
+    def result(k: int, out: _Outputs, wall: float, backend: str) -> RunResult:
         j = jobs[k]
         member_days = float(world.n_members) * 7 * j.weeks * j.replications
-        return RunResult(j.run_id or new_run_id(), world, j.params, j.seed, j.weeks, np.stack([M for M, _ in out]),
+        return RunResult(j.run_id or new_run_id(), world, j.params, j.seed, j.weeks, out.metrics, out.groups,
                          backend=backend, workers=workers,
                          timings={"wall_s": round(wall, 3), "member_days_per_s": round(member_days / wall, 1)},
-                         parameter_sets=len(j.sets) if j.draws else 0, outcomes=[o for _, o in out])
+                         parameter_sets=len(j.sets) if j.draws else 0, outcomes=out.outcomes)
 
     if scheduler is not None or workers == 1:
         for k, j in enumerate(jobs):
             t0 = time.perf_counter()
-            out: list[Replicate | None] = [None] * j.replications
+            out = _Outputs(world, j.weeks, j.replications)
             if scheduler is not None:
                 _run_dask(scheduler, world, j.sets, which[k], j.modules, seeds[k], j.weeks, out, tick)
             else:
                 engines = [Engine(world, p, j.modules) for p in j.sets]
                 for r, s in enumerate(seeds[k]):
-                    out[r] = _one(engines[which[k][r]], s, j.weeks)
+                    out.put(r, _one(engines[which[k][r]], s, j.weeks))
                     tick()
             yield result(k, out, time.perf_counter() - t0, "dask" if scheduler is not None else "serial")
         return
     _refuse_unguarded_script()
     ctx = mp.get_context("spawn")  # numba's threading layer is not fork-safe
-    outs: list[list[Replicate | None]] = [[None] * j.replications for j in jobs]
+    outs: list[_Outputs | None] = [None] * len(jobs)
     left = [j.replications for j in jobs]
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                initargs=(world, [j.sets for j in jobs], [j.modules for j in jobs]))
@@ -213,19 +236,21 @@ def run_many(world: World, jobs: Sequence[Job], *, workers: int | None = None, s
             while left[k]:
                 f = next(pending)
                 kk, r = futures[f]
-                outs[kk][r] = f.result()
+                if outs[kk] is None:
+                    outs[kk] = _Outputs(world, jobs[kk].weeks, jobs[kk].replications)
+                outs[kk].put(r, f.result())
                 left[kk] -= 1
                 tick()
             t1 = time.perf_counter()
             yield result(k, outs[k], t1 - t0, "process")
-            outs[k] = []
+            outs[k] = None
             t0 = time.perf_counter()
     finally:  # also when the caller stops early or fails: queued replications are dropped
         pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_dask(scheduler: Any, world: World, sets: list[Params], which: list[int], modules, seeds: list[int],
-              weeks: int, out: list, tick: Callable[[], None]) -> None:
+              weeks: int, out: _Outputs, tick: Callable[[], None]) -> None:
     try:
         from dask.distributed import Client
         from dask.distributed import as_completed as dask_completed
@@ -239,7 +264,7 @@ def _run_dask(scheduler: Any, world: World, sets: list[Params], which: list[int]
                    for r, s in enumerate(seeds)]
         index = {f.key: r for r, f in enumerate(futures)}
         for f in dask_completed(futures):
-            out[index[f.key]] = f.result()
+            out.put(index[f.key], f.result())
             tick()
     finally:
         if client is not scheduler:

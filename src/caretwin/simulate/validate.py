@@ -66,7 +66,7 @@ def observed(ws: Workspace, start: date, weeks: int, region_ids: tuple[str, ...]
 
 def forecast(result, metric: str) -> np.ndarray:
     """[replication, week, region] of one metric from a run."""
-    M = result.metrics[:, :, :, 0, :]
+    M = result.metrics
     if metric == "missed_visit_rate":
         with np.errstate(invalid="ignore", divide="ignore"):
             s = M[..., SLOTS("scheduled_visits", "hcbs")]

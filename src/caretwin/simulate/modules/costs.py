@@ -1,4 +1,4 @@
-"""Costs: unit costs times the week's quantities, by region and subgroup."""
+"""Costs: unit costs times the week's quantities, by region, and for the county and its subgroups."""
 
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ class Costs(Module):
         w = sim.day // 7
         if w >= sim.weeks:
             return
-        M, p = sim.M, sim.p
-        for k_cost, param, qty, mult in self.plan:
-            M[w, :, :, k_cost] = sum(sign * M[w, :, :, q] for q, sign in qty) * p[param] * mult
+        p = sim.p
+        for X in (sim.M, sim.G):
+            for k_cost, param, qty, mult in self.plan:
+                X[w, :, k_cost] = sum(sign * X[w, :, q] for q, sign in qty) * p[param] * mult

@@ -16,7 +16,7 @@ DELIVERED, MISSED_PROVIDER, MISSED_MEMBER = 0, 1, 2
 
 
 @nb.njit(cache=True)
-def _visits(key, day, weekday, w, M, k_sched, k_missed, k_member, k_auth, k_deliv, active, svc_line, pattern, visits_pw,
+def _visits(key, day, weekday, w, M, G, k_sched, k_missed, k_member, k_auth, k_deliv, active, svc_line, pattern, visits_pw,
             hours, provider, loc, region, g_age, g_sex, g_race, missed_share, week_missed, n_sched, n_missed, visit,
             p_base, p_member, record):
     """Today's visits of the members in service (metrics by line and group)."""
@@ -45,14 +45,14 @@ def _visits(key, day, weekday, w, M, k_sched, k_missed, k_member, k_auth, k_deli
             visit[i] = s
         if w >= 0:
             line = svc_line[i]
-            add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_sched[line], 1.0)
-            add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_auth[line], h)
+            add_member(M, G, w, region[i], g_age[i], g_sex[i], g_race[i], k_sched[line], 1.0)
+            add_member(M, G, w, region[i], g_age[i], g_sex[i], g_race[i], k_auth[line], h)
             if s == DELIVERED:
-                add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_deliv[line], h)
+                add_member(M, G, w, region[i], g_age[i], g_sex[i], g_race[i], k_deliv[line], h)
             elif s == MISSED_PROVIDER:
-                add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_missed[line], 1.0)
+                add_member(M, G, w, region[i], g_age[i], g_sex[i], g_race[i], k_missed[line], 1.0)
             else:
-                add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_member[line], 1.0)
+                add_member(M, G, w, region[i], g_age[i], g_sex[i], g_race[i], k_member[line], 1.0)
 
 
 @nb.njit(cache=True)
@@ -96,7 +96,7 @@ class Delivery(Module):
         m, pr, k = sim.m, sim.pr, self.k
         w = sim.day // 7 if sim.day // 7 < sim.weeks else -1
         active = in_state(sim, ACTIVE)
-        _visits(sim.key("visits"), day, day % 7, w, sim.M, k["scheduled_visits"], k["missed_visits"],
+        _visits(sim.key("visits"), day, day % 7, w, sim.M, sim.G, k["scheduled_visits"], k["missed_visits"],
                 k["member_missed_visits"], k["authorised_hours"], k["delivered_hours"], active, m.svc_line, m.pattern,
                 m.visits_pw, m.hours, m.provider, m.loc, m.region, m.g_age, m.g_sex, m.g_race, pr.missed_share,
                 pr.week_missed, m.n_sched_w, m.n_missed_w, m.visit, sim.p.p_missed_provider_base,

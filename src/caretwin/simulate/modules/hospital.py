@@ -63,7 +63,7 @@ def _admit(key, day, members, psych, tier, age, svc, loc, need, ti_ready, ti_adm
 
 
 @nb.njit(cache=True)
-def _census(M, w, day, loc, need, ti_ready, supported, status, region, g_age, g_sex, g_race, k_hosp, k_snf,
+def _census(M, G, w, day, loc, need, ti_ready, supported, status, region, g_age, g_sex, g_race, k_hosp, k_snf,
             k_csu, k_sh, k_nf, k_board, k_delayed):
     """Daily census of where members are: bed-days by bed type, delayed discharge and boarding days (one pass
     over the members; those at home without supportive housing count nothing)."""
@@ -71,19 +71,19 @@ def _census(M, w, day, loc, need, ti_ready, supported, status, region, g_age, g_
         if loc[i] == HOME and not supported[i]:
             continue
         if loc[i] == HOSPITAL:
-            add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_hosp, 1.0)
+            add_member(M, G, w, region[i], g_age[i], g_sex[i], g_race[i], k_hosp, 1.0)
             if need[i] == NEED_SNF_QUEUED and day >= ti_ready[i]:
-                add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_delayed, 1.0)
+                add_member(M, G, w, region[i], g_age[i], g_sex[i], g_race[i], k_delayed, 1.0)
         elif loc[i] == SNF:
-            add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_snf, 1.0)
+            add_member(M, G, w, region[i], g_age[i], g_sex[i], g_race[i], k_snf, 1.0)
         elif loc[i] == CSU:
-            add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_csu, 1.0)
+            add_member(M, G, w, region[i], g_age[i], g_sex[i], g_race[i], k_csu, 1.0)
         elif loc[i] == BOARDING:
-            add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_board, 1.0)
+            add_member(M, G, w, region[i], g_age[i], g_sex[i], g_race[i], k_board, 1.0)
         elif loc[i] == NURSING:
-            add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_nf, 1.0)
+            add_member(M, G, w, region[i], g_age[i], g_sex[i], g_race[i], k_nf, 1.0)
         if supported[i] and status[i] == ENROLLED:
-            add_member(M, w, region[i], g_age[i], g_sex[i], g_race[i], k_sh, 1.0)
+            add_member(M, G, w, region[i], g_age[i], g_sex[i], g_race[i], k_sh, 1.0)
 
 
 def place_initial(sim, nodes: Nodes, node: np.ndarray, who: np.ndarray, mean_stay: np.ndarray, stream: str) -> np.ndarray:
@@ -209,7 +209,7 @@ class Hospital(Module):
         self._run_snf(sim, day)
         w = sim.day // 7
         if w < sim.weeks:
-            _census(sim.M, w, day, m.loc, m.need, m.ti_ready, m.supported, m.status, m.region, m.g_age, m.g_sex,
+            _census(sim.M, sim.G, w, day, m.loc, m.need, m.ti_ready, m.supported, m.status, m.region, m.g_age, m.g_sex,
                     m.g_race, self.k["hospital"], self.k["snf"], self.k["crisis_stabilization"],
                     self.k["supportive_housing"], self.k["nursing_facility"], SLOTS("ed_boarding_days"),
                     SLOTS("delayed_discharge_days"))
