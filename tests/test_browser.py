@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from caretwin.governance.store import engine_for
 PASSWORD = "a long enough passphrase"  # conftest.GOVERNED_PASSWORD
@@ -103,7 +104,7 @@ def test_an_analyst_logs_in_and_sees_the_system_by_region(page):
     assert unlabelled_controls(page) == []
     page.screenshot(path=ARTEFACTS / "overview.png", full_page=True)
     page.goto("/quality")
-    assert page.get_by_role("heading", name="By category and severity").is_visible()
+    expect(page.get_by_role("heading", name="By category and severity")).to_be_visible()
     page.locator("details.check summary").first.click()  # drill down into a check
     page.screenshot(path=ARTEFACTS / "quality.png")
 
@@ -119,18 +120,20 @@ def test_a_scenario_run_shows_its_progress_and_ends_at_the_comparison(page):
     page.on("response", seen)
     log_in(page, "analyst", "planning")
     page.get_by_role("link", name="Scenarios").click()
+    page.wait_for_url("**/scenarios")
     assert unlabelled_controls(page) == []
     page.get_by_label("Baseline (what the others are compared with)").select_option("baseline.yaml")
     page.get_by_role("checkbox", name="surge.yaml").check()
     page.get_by_role("button", name="Run", exact=True).click()
+    page.wait_for_url(re.compile(r"/jobs/[0-9a-f]+$"))
     job_url = page.url
     assert re.search(r"/jobs/[0-9a-f]+$", job_url)
-    assert page.get_by_label("Progress").is_visible()
+    expect(page.get_by_label("Progress")).to_be_visible()
     page.screenshot(path=ARTEFACTS / "scenario-progress.png")
     page.wait_for_url("**/scenarios/compare?**", timeout=180_000)  # the script follows the job to the comparison
-    assert page.get_by_role("heading", name="Executive summary").is_visible()
-    assert page.get_by_role("heading", name="Where services fail").is_visible()
-    assert page.get_by_role("link", name="Download the board report (HTML)").is_visible()
+    expect(page.get_by_role("heading", name="Executive summary")).to_be_visible()
+    expect(page.get_by_role("heading", name="Where services fail")).to_be_visible()
+    expect(page.get_by_role("link", name="Download the board report (HTML)")).to_be_visible()
     page.screenshot(path=ARTEFACTS / "scenario-comparison.png", full_page=True)
     done = [d for d, _, _ in progress]
     assert progress and done == sorted(done)  # the page followed the job, and its progress never went back
@@ -141,18 +144,20 @@ def test_a_scenario_run_shows_its_progress_and_ends_at_the_comparison(page):
 def test_a_care_coordinator_decides_a_flag_and_it_leaves_the_queue(page):
     log_in(page, "care_coordinator", "care_management")
     page.get_by_role("link", name="Risk review").click()
+    page.wait_for_url("**/review")
     first = page.get_by_role("link", name=re.compile(r"^Open flag ")).first
     flag_id = first.inner_text().removeprefix("Open flag ")
     first.click()
-    assert page.get_by_role("heading", name="What drives the score").is_visible()
+    page.wait_for_url(f"**/review/{flag_id}")
+    expect(page.get_by_role("heading", name="What drives the score")).to_be_visible()
     assert page.locator("ul.reasons li").count() >= 1
     assert unlabelled_controls(page) == []
     page.get_by_label("Override: no action, the model is wrong here").check()
     page.get_by_label("Reason (required, recorded)").fill("already in a transitional care programme")
     page.screenshot(path=ARTEFACTS / "review-flag.png", full_page=True)
     page.get_by_role("button", name="Record the decision").click()
-    assert page.get_by_role("status").inner_text() == f"Flag {flag_id}: override recorded; it has left the queue."
-    assert page.get_by_role("link", name=f"Open flag {flag_id}").count() == 0
+    expect(page.get_by_role("status")).to_have_text(f"Flag {flag_id}: override recorded; it has left the queue.")
+    expect(page.get_by_role("link", name=f"Open flag {flag_id}")).to_have_count(0)
     page.screenshot(path=ARTEFACTS / "review-queue.png")
 
 
