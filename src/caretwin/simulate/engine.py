@@ -90,26 +90,45 @@ def _totals(hazard, total):
         total[i] = acc
 
 
+DRAW_CHUNKS = 64  # members are drawn in this many contiguous chunks, in parallel; hits are gathered chunk by chunk
+
+
 @nb.njit(parallel=True, cache=True)
 def _draw(key, day, status, loc, hazard, total, readmit_until, p_readmit, i_admission, event):
-    """One uniform per member at home picks at most one of the competing hazards (event = 1 + index)."""
+    """One uniform per member at home picks at most one of the competing hazards (event = 1 + index);
+    returns the members with an event, in member order (gathered from the chunks that found them)."""
     h, n = hazard.shape
-    for i in nb.prange(n):
-        event[i] = 0
-        if status[i] != ENROLLED or loc[i] != HOME:
-            continue
-        u = uniform(key, day, i)
-        extra = p_readmit[i] if readmit_until[i] >= day else 0.0
-        if u >= total[i] + extra:  # no event today: most members, most days
-            continue
-        acc = 0.0
-        for j in range(h):
-            acc += hazard[j, i]
-            if j == i_admission and readmit_until[i] >= day:
-                acc += p_readmit[i]
-            if u < acc:
-                event[i] = j + 1
-                break
+    size = (n + DRAW_CHUNKS - 1) // DRAW_CHUNKS
+    found = np.zeros(DRAW_CHUNKS + 1, np.int64)
+    for c in nb.prange(DRAW_CHUNKS):
+        k = 0
+        for i in range(c * size, min(n, (c + 1) * size)):
+            event[i] = 0
+            if status[i] != ENROLLED or loc[i] != HOME:
+                continue
+            u = uniform(key, day, i)
+            extra = p_readmit[i] if readmit_until[i] >= day else 0.0
+            if u >= total[i] + extra:  # no event today: most members, most days
+                continue
+            acc = 0.0
+            for j in range(h):
+                acc += hazard[j, i]
+                if j == i_admission and readmit_until[i] >= day:
+                    acc += p_readmit[i]
+                if u < acc:
+                    event[i] = j + 1
+                    k += 1
+                    break
+        found[c + 1] = k
+    start = np.cumsum(found)
+    hits = np.empty(start[-1], np.int64)
+    for c in nb.prange(DRAW_CHUNKS):
+        k = start[c]
+        for i in range(c * size, min(n, (c + 1) * size)):
+            if event[i] != 0:
+                hits[k] = i
+                k += 1
+    return hits
 
 
 @nb.njit(cache=True)
@@ -303,8 +322,7 @@ class Engine:
                 for mod in self.modules:
                     mod.week(sim, day)
                 _totals(m.hazard, m.hazard_total)
-            _draw(key, day, m.status, m.loc, m.hazard, m.hazard_total, m.readmit_until, m.p_readmit, i_adm, m.event)
-            hit = np.flatnonzero(m.event)
+            hit = _draw(key, day, m.status, m.loc, m.hazard, m.hazard_total, m.readmit_until, m.p_readmit, i_adm, m.event)
             codes = m.event[hit]
             sim.today = {name: hit[codes == j + 1] for j, name in enumerate(self.hazard_names)}
             for mod in self.modules:

@@ -9,7 +9,7 @@ import numpy as np
 from caretwin.rng import uniforms
 from caretwin.simulate.engine import Module, p_day
 from caretwin.simulate.metrics import SLOTS
-from caretwin.simulate.modules.hospital import bed_nodes, place_initial
+from caretwin.simulate.modules.hospital import bed_nodes, joins_census, place_initial
 from caretwin.simulate.params import Param
 from caretwin.simulate.state import BOARDING, CSU, ENROLLED, HOME
 
@@ -73,6 +73,7 @@ class Crisis(Module):
         if sim.recorder is not None:
             sim.recorder.crisis(sim, who, u < p.p_crisis_needs_bed, day)
         m.loc[bed] = BOARDING
+        joins_census(sim, bed)
         t = day + uniforms(key, day, bed, 1)
         service = -p.dur_csu_days * np.log1p(-uniforms(key, day, bed, 2))
         kind, _, member, _, _ = self.nodes.advance(self.node_of_region[m.region[bed]], bed, t, service, day + 1.0)

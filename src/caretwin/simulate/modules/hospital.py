@@ -63,13 +63,12 @@ def _admit(key, day, members, psych, tier, age, svc, loc, need, ti_ready, ti_adm
 
 
 @nb.njit(cache=True)
-def _census(M, G, w, day, loc, need, ti_ready, supported, status, region, g_age, g_sex, g_race, k_hosp, k_snf,
-            k_csu, k_sh, k_nf, k_board, k_delayed):
-    """Daily census of where members are: bed-days by bed type, delayed discharge and boarding days (one pass
-    over the members; those at home without supportive housing count nothing)."""
-    for i in range(len(loc)):
-        if loc[i] == HOME and not supported[i]:
-            continue
+def _census(M, G, w, day, members, loc, need, ti_ready, supported, status, region, g_age, g_sex, g_race, k_hosp,
+            k_snf, k_csu, k_sh, k_nf, k_board, k_delayed):
+    """Daily census of where the members away from home are: bed-days by bed type, delayed discharge and
+    boarding days, and supportive-housing unit-days."""
+    for j in range(len(members)):
+        i = members[j]
         if loc[i] == HOSPITAL:
             add_member(M, G, w, region[i], g_age[i], g_sex[i], g_race[i], k_hosp, 1.0)
             if need[i] == NEED_SNF_QUEUED and day >= ti_ready[i]:
@@ -84,6 +83,19 @@ def _census(M, G, w, day, loc, need, ti_ready, supported, status, region, g_age,
             add_member(M, G, w, region[i], g_age[i], g_sex[i], g_race[i], k_nf, 1.0)
         if supported[i] and status[i] == ENROLLED:
             add_member(M, G, w, region[i], g_age[i], g_sex[i], g_race[i], k_sh, 1.0)
+
+
+def away(sim) -> np.ndarray:
+    """Members away from home (in a bed of any kind, boarding, a nursing-facility resident) or in supportive
+    housing, in member order: the few the daily census counts, without scanning everyone. Whoever moves a member
+    out of their home (or into supportive housing) calls `joins_census`; those back home drop out when it is read."""
+    loc, supported = sim.m.loc, sim.m.supported
+    return sim.tracked("away", lambda: np.flatnonzero((loc != HOME) | supported),
+                       lambda r: (loc[r] != HOME) | supported[r])
+
+
+def joins_census(sim, members: np.ndarray) -> None:
+    sim.join("away", members)
 
 
 def place_initial(sim, nodes: Nodes, node: np.ndarray, who: np.ndarray, mean_stay: np.ndarray, stream: str) -> np.ndarray:
@@ -164,6 +176,7 @@ class Hospital(Module):
                np.array(p.dur_los_by_tier), p.p_inpatient_death, p.p_inpatient_death_child, p.p_discharge_snf, p.p_discharge_snf_65plus,
                p.p_discharge_home_health, p.p_discharge_hcbs)
         m.readmit_until[members] = -1
+        joins_census(sim, members)
         sim.add(members, SLOTS("admissions"))
         sim.add(readmit, SLOTS("readmissions"))
         sim.add(members, SLOTS("bed_arrivals", "hospital"))
@@ -180,7 +193,8 @@ class Hospital(Module):
     def day(self, sim, day: int) -> None:
         m, p = sim.m, sim.p
         self._arrivals = []
-        inpatients = np.flatnonzero(m.loc == HOSPITAL)
+        inpatients = away(sim)
+        inpatients = inpatients[m.loc[inpatients] == HOSPITAL]
         ready = inpatients[(m.ti_ready[inpatients] <= day) & (m.need[inpatients] != NEED_SNF_QUEUED)]
         need = m.need[ready]
         rec = sim.recorder
@@ -209,7 +223,7 @@ class Hospital(Module):
         self._run_snf(sim, day)
         w = sim.day // 7
         if w < sim.weeks:
-            _census(sim.M, sim.G, w, day, m.loc, m.need, m.ti_ready, m.supported, m.status, m.region, m.g_age, m.g_sex,
+            _census(sim.M, sim.G, w, day, away(sim), m.loc, m.need, m.ti_ready, m.supported, m.status, m.region, m.g_age, m.g_sex,
                     m.g_race, self.k["hospital"], self.k["snf"], self.k["crisis_stabilization"],
                     self.k["supportive_housing"], self.k["nursing_facility"], SLOTS("ed_boarding_days"),
                     SLOTS("delayed_discharge_days"))

@@ -8,6 +8,7 @@ import numpy as np
 from caretwin.rng import uniform
 from caretwin.simulate.engine import Module
 from caretwin.simulate.metrics import SLOTS
+from caretwin.simulate.modules.hospital import joins_census
 from caretwin.simulate.params import Param
 from caretwin.simulate.state import ENROLLED, LINE
 
@@ -76,6 +77,7 @@ class Housing(Module):
             rank = np.arange(len(order)) - np.searchsorted(regions, regions, "left")
             placed = order[rank < free[regions]]
             m.supported[placed] = True
+            joins_census(sim, placed)
             m.housing[placed] = STABLE
             self.used += np.bincount(m.region[placed], minlength=len(self.used))
             changed = np.union1d(changed, placed)

@@ -20,6 +20,7 @@ from caretwin.errors import CaretwinError
 from caretwin.rng import poisson, stream, uniform, uniforms
 from caretwin.simulate.engine import Module, p_day
 from caretwin.simulate.metrics import SLOTS
+from caretwin.simulate.modules.hospital import joins_census
 from caretwin.simulate.modules.services import close_for
 from caretwin.simulate.params import Param
 from caretwin.simulate.state import (
@@ -169,6 +170,7 @@ class Mortality(Module):
         self.leave(sim, moved, day, INSTITUTIONALISED, record)
         m.loc[moved] = NURSING
         sim.join("residents", moved)
+        joins_census(sim, moved)
         self.nf_used += np.bincount(m.region[moved], minlength=len(self.nf_used))
         return moved
 
